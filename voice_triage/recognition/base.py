@@ -1,0 +1,55 @@
+"""The recogniser protocol: 16 kHz mono audio in, a Transcript under a grammar out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..grammar import Grammar
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What an engine heard.
+
+    text: the grammar phrase heard ("" when nothing was heard).
+    answer: the value or command id the product would act on, or None when nothing was heard
+        or the engine was too unsure (the interview then asks again).
+    confidence: in [0, 1]; how sure the product is that `answer` is what was said.
+    alternatives: other (text, confidence) hypotheses, best first.
+    """
+
+    text: str
+    answer: str | None
+    confidence: float
+    alternatives: tuple[tuple[str, float], ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {"text": self.text, "answer": self.answer, "confidence": round(float(self.confidence), 4)}
+
+
+@runtime_checkable
+class RecognitionStream(Protocol):
+    """One utterance, fed as it arrives so that the answer is ready when the speaker stops."""
+
+    def feed(self, samples: np.ndarray) -> None:
+        """int16 samples at 16 kHz, mono."""
+
+    def finish(self) -> Transcript:
+        """End of the utterance: the answer."""
+
+
+@runtime_checkable
+class Recognizer(Protocol):
+    name: str   # engine name: "sphinx" or "vosk"
+    lang: str
+
+    def stream(self, grammar: Grammar) -> RecognitionStream:
+        """Start recognising one utterance under `grammar`."""
+
+    def recognize(self, samples: np.ndarray, grammar: Grammar) -> Transcript:
+        """A whole utterance at once (int16, 16 kHz, mono)."""
