@@ -8,11 +8,13 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def data_dir(name: str) -> Path:
-    """Folder `name` (content, grammars, demo): the wheel's copy first, else the repository's."""
+    """Folder `name` (content, grammars): the wheel's copy first, else the repository's."""
     installed = _PACKAGE / "_data" / name
     if installed.is_dir():
         return installed
-    repo = _PACKAGE.parent
-    if name == "demo":
-        return repo / "tests" / "fixtures" / "sessions" / "demo"
-    return repo / name
+    return _PACKAGE.parent / name
+
+
+def demo_dir(lang: str = "en") -> Path:
+    """The recorded demo session (01.wav, 02.wav, ...) shipped with a language's content."""
+    return data_dir("content") / lang / "demo"
