@@ -1,0 +1,222 @@
+"""The bundled pocketsphinx recogniser on real recordings (tests/fixtures/audio), with the real model.
+
+The thresholds below are the product's bar, not what happens to pass: clean tuned voices must be
+understood, nothing out of grammar may be acted on, and a yes/no answer must never be misheard.
+Where the engine does not yet reach the product's target in noise the test says so (xfail, with
+the measured figure) rather than lowering the bar silently.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voice_triage.audio import load_wav
+from voice_triage.errors import ContentError
+from voice_triage.grammar import Grammar, load_grammars
+from voice_triage.noise import mix
+from voice_triage.recognition.base import RecognitionStream, Recognizer
+from voice_triage.recognition.decision import Evidence, RejectionRule, decide
+from voice_triage.recognition.sphinx import SphinxRecognizer
+from voice_triage.yamlio import load_yaml
+
+AUDIO = Path(__file__).parent / "fixtures" / "audio"
+MANIFEST = load_yaml(AUDIO / "manifest.yaml")
+CLIPS = [c for c in MANIFEST["clips"] if c.get("lang", "en") == "en"]
+OOG = [c for c in MANIFEST.get("oog") or [] if c.get("lang", "en") == "en"]
+TUNED = [c for c in CLIPS if not c["heldout"]]
+HELDOUT = [c for c in CLIPS if c["heldout"]]
+TUNED_VOICES = sorted({c["voice"] for c in TUNED})
+YES_NO = {"yes", "no", "unknown"}
+
+@pytest.fixture(scope="module")
+def rec() -> SphinxRecognizer:
+    return SphinxRecognizer("en")
+
+
+def _grammar(rec: SphinxRecognizer, clip: dict) -> Grammar:
+    return rec.grammars[clip.get("grammar") or "yes_no"]
+
+
+_SCORES: dict[tuple, dict] = {}
+
+
+def _score(rec: SphinxRecognizer, clips: list[dict], noise: str | None = None, snr: float = 10.0) -> dict:
+    """Aggregate right / wrong over clips (cached: the floor and the target tests share a run)."""
+    key = (tuple(c["path"] for c in clips), noise, snr)
+    if key not in _SCORES:
+        _SCORES[key] = _run_score(rec, clips, noise, snr)
+    return _SCORES[key]
+
+
+def _run_score(rec: SphinxRecognizer, clips: list[dict], noise: str | None, snr: float) -> dict:
+    right = wrong = wrong_yes_no = 0
+    misses: list[str] = []
+    for i, c in enumerate(clips):
+        x = load_wav(AUDIO / c["path"])
+        if noise:
+            x = mix(x, noise, snr, seed=i)
+        t = rec.recognize(x, _grammar(rec, c))
+        if t.answer == c["value"]:
+            right += 1
+        elif t.answer is not None:
+            wrong += 1
+            wrong_yes_no += bool({t.answer, c["value"]} & YES_NO)
+            misses.append(f"{c['path']}: {c['text']!r} -> {t.answer} ({t.text!r}, {t.confidence:.2f})")
+    n = max(1, len(clips))
+    return {"right": right / n, "wrong": wrong / n, "wrong_yes_no": wrong_yes_no, "misses": misses, "n": len(clips)}
+
+
+@pytest.mark.slow
+def test_is_a_recognizer(rec: SphinxRecognizer) -> None:
+    assert isinstance(rec, Recognizer)
+    assert isinstance(rec.stream(rec.grammars["yes_no"]), RecognitionStream)
+    assert rec.name == "sphinx" and rec.lang == "en"
+
+
+@pytest.mark.slow
+def test_loads_fast_and_checks_vocabulary() -> None:
+    t = time.perf_counter()
+    SphinxRecognizer("en")
+    assert time.perf_counter() - t < 4.0     # 2 s target on an idle machine; slack for a busy CI box
+
+
+@pytest.mark.slow
+def test_unknown_word_is_a_content_error(rec: SphinxRecognizer) -> None:
+    g = Grammar(name="odd", values={"yes": ("yes", "zorblax")}, commands={})
+    with pytest.raises(ContentError, match="zorblax"):
+        rec.check_vocabulary([g])
+
+
+@pytest.mark.slow
+def test_every_shipped_grammar_word_is_pronounceable(rec: SphinxRecognizer) -> None:
+    for g in load_grammars("en").values():
+        assert rec.missing_words(g) == []
+
+
+# Regression floors at the measured level (rounded down). espeak's formant voice fits the model
+# worst: most of its answers are rejected (asked again), none is misheard.
+MIN_RIGHT_CLEAN = {"espeak": 0.45}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("voice", TUNED_VOICES)
+def test_clean_tuned_voice(rec: SphinxRecognizer, voice: str) -> None:
+    r = _score(rec, [c for c in TUNED if c["voice"] == voice])
+    assert r["wrong_yes_no"] == 0, r["misses"]
+    assert r["wrong"] <= 0.03, r["misses"]
+    assert r["right"] >= MIN_RIGHT_CLEAN.get(voice, 0.85), r
+
+
+@pytest.mark.slow
+def test_clean_heldout_voices(rec: SphinxRecognizer) -> None:
+    r = _score(rec, HELDOUT)
+    assert r["wrong_yes_no"] == 0, r["misses"]
+    assert r["wrong"] <= 0.03, r["misses"]
+    assert r["right"] >= 0.70, r
+
+
+@pytest.mark.xfail(reason="measured ~86% of clean tuned answers acted on (the rest asked again), "
+                          "not the 98% target; see the recognition report", strict=False)
+@pytest.mark.slow
+def test_clean_tuned_target(rec: SphinxRecognizer) -> None:
+    right = [_score(rec, [c for c in TUNED if c["voice"] == v])["right"] for v in TUNED_VOICES]
+    assert float(np.mean(right)) >= 0.98, dict(zip(TUNED_VOICES, right))
+
+
+@pytest.mark.slow
+def test_out_of_grammar_is_rejected(rec: SphinxRecognizer) -> None:
+    if not OOG:
+        pytest.skip("no out-of-grammar clips in the manifest")
+    accepted = []
+    for c in OOG:
+        for gname in ("yes_no", "pain_location", "pain_spread"):
+            t = rec.recognize(load_wav(AUDIO / c["path"]), rec.grammars[gname])
+            if t.answer is not None:
+                accepted.append(f"{c['path']} under {gname}: {t.answer} ({t.text!r}, {t.confidence:.2f})")
+    assert not [a for a in accepted if "yes_no" in a], accepted
+    assert len(accepted) <= 0.03 * 3 * len(OOG), accepted
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["silence", "white", "hum"])
+def test_no_speech_is_no_answer(rec: SphinxRecognizer, kind: str) -> None:
+    rng = np.random.default_rng(3)
+    n = 16000 * 2
+    x = {"silence": np.zeros(n),
+         "white": rng.standard_normal(n) * 300,
+         "hum": 2000 * np.sin(2 * np.pi * 50 * np.arange(n) / 16000) + rng.standard_normal(n) * 50}[kind]
+    for g in rec.grammars.values():
+        assert rec.recognize(np.round(x).astype(np.int16), g).answer is None
+
+
+@pytest.mark.slow
+def test_streaming_matches_whole_and_finishes_fast(rec: SphinxRecognizer) -> None:
+    clips = TUNED[::9]
+    lat = []
+    for c in clips:
+        x = load_wav(AUDIO / c["path"])
+        g = _grammar(rec, c)
+        whole = rec.recognize(x, g)
+        s = rec.stream(g)
+        for i in range(0, len(x), 1600):       # 100 ms at a time, as a microphone delivers it
+            s.feed(x[i:i + 1600])
+        t = time.perf_counter()
+        streamed = s.finish()
+        lat.append(time.perf_counter() - t)
+        assert (streamed.text, streamed.answer) == (whole.text, whole.answer)
+    assert float(np.percentile(lat, 95)) < 0.1, lat
+
+
+# Noise: aggregate over every third tuned clip (the whole set runs in `voice-triage bench`).
+NOISY = TUNED[::3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["white", "babble"])
+def test_noise_10db_never_misheard(rec: SphinxRecognizer, kind: str) -> None:
+    r = _score(rec, NOISY, kind, 10.0)
+    assert r["wrong_yes_no"] == 0, r["misses"]
+    assert r["wrong"] <= 0.03, r["misses"]
+
+
+@pytest.mark.xfail(reason="raw pocketsphinx accuracy is ~75% (white) / ~60% (babble) at 10 dB and the rejection "
+                          "rule keeps ~40% / ~25%, not 95/90%; "
+                          "see the recognition report", strict=False)
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,target", [("white", 0.95), ("babble", 0.90)])
+def test_noise_10db_target(rec: SphinxRecognizer, kind: str, target: float) -> None:
+    r = _score(rec, NOISY, kind, 10.0)
+    assert r["right"] >= target, r
+
+
+# The rejection rule itself (no model needed).
+RULE = RejectionRule(score_min=-2.0, margin_weight=0.5, margin_min=0.1, agreement_min=1.0, max_frames_per_phone=15)
+YN = load_grammars("en")["yes_no"]
+
+
+def test_decide_acts_on_clear_evidence() -> None:
+    t = decide(YN, Evidence("yes", verify=-0.5, margin=2.0, frames=60), RULE)
+    assert t.answer == "yes" and t.text == "yes" and t.confidence > 0.9
+
+
+@pytest.mark.parametrize("evidence", [
+    Evidence("yes", verify=-4.0, margin=2.0),                    # poor fit: out of grammar?
+    Evidence("yes", verify=-0.5, margin=0.05),                   # a different answer nearly as good
+    Evidence("yes", verify=-0.5, margin=2.0, agreement=0.0),     # the two readings disagree
+    Evidence("yes", verify=-0.5, margin=2.0, extra={"frames_per_phone": 40.0}),  # a long sentence
+    Evidence("", verify=float("-inf"), margin=0.0),              # nothing heard
+    Evidence("banana", verify=-0.5, margin=2.0),                 # not a phrase of this grammar
+])
+def test_decide_rejects_doubtful_evidence(evidence: Evidence) -> None:
+    t = decide(YN, evidence, RULE)
+    assert t.answer is None
+    assert 0.0 <= t.confidence < RULE.confidence_at_threshold
+
+
+def test_confidence_grows_with_the_evidence() -> None:
+    confs = [decide(YN, Evidence("no", verify=v, margin=3.0), RULE).confidence for v in (-2.0, -1.5, -1.0, -0.5)]
+    assert confs == sorted(confs) and confs[0] >= RULE.confidence_at_threshold - 1e-6

@@ -1,0 +1,109 @@
+"""When to act on what an engine heard: confidence and rejection, shared by the engine adapters.
+
+An engine adapter measures `Evidence` for one utterance: the best grammar phrase, how well that
+phrase explains the audio compared with the best unconstrained phone string (utterance
+verification: out-of-grammar speech, coughs and noise fit the grammar far worse than they fit a
+free phone loop), and how far ahead the best answer value is of the best *different* value. The
+rule here turns that into a Transcript: answer None unless the evidence is clearly good enough,
+with a stricter bar for yes/no, where a wrong answer to a red-flag question is the costliest
+mistake. Scores are engine-specific (calibrate a RejectionRule per engine); the shape is shared.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..grammar import Grammar
+from .base import Transcript
+
+YES_NO_VALUES = frozenset({"yes", "no", "unknown"})
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What one decode of one utterance showed.
+
+    text: best grammar phrase ("" when none).
+    verify: per-frame log-likelihood ratio of the grammar path against a free phone loop over the
+        same audio (0 = as good as the best phone string; more negative = a worse fit).
+    margin: per-frame score gap between the best phrase and the best phrase meaning something
+        else (math.inf when no competitor was decoded or none survived the search).
+    alternatives: other phrases heard, best first, with their per-frame score gap to the best.
+    frames: number of 10 ms frames of speech decoded.
+    agreement: share of the engine's independent readings (e.g. raw and noise-suppressed audio)
+        that gave the same answer value (1.0 when the engine makes only one).
+    extra: engine diagnostics; "frames_per_phone" (speech frames per phone of `text`) is used
+        by RejectionRule.max_frames_per_phone.
+    """
+
+    text: str
+    verify: float
+    margin: float
+    alternatives: tuple[tuple[str, float], ...] = ()
+    frames: int = 0
+    agreement: float = 1.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RejectionRule:
+    """When to act on a decode.
+
+    score = verify + margin_weight * min(margin, margin_cap). An answer is acted on only when
+    score >= score_min, margin >= margin_min, agreement >= agreement_min and the speech lasts no
+    more than max_frames_per_phone per phone of the phrase heard (a long out-of-grammar sentence
+    squeezed onto a short phrase). Confidence is `confidence_at_threshold` at score_min and rises
+    toward 1 as the score clears it by `scale`.
+    """
+
+    score_min: float
+    margin_weight: float = 0.0
+    margin_cap: float = 3.0
+    margin_min: float = 0.0
+    agreement_min: float = 0.0
+    max_frames_per_phone: float = math.inf
+    scale: float = 0.6
+    confidence_at_threshold: float = 0.6
+
+    def score(self, evidence: Evidence) -> float:
+        margin = min(evidence.margin, self.margin_cap)
+        return evidence.verify + self.margin_weight * margin
+
+    def accepts(self, evidence: Evidence) -> bool:
+        return (bool(evidence.text) and self.score(evidence) >= self.score_min
+                and evidence.margin >= self.margin_min and evidence.agreement >= self.agreement_min
+                and evidence.extra.get("frames_per_phone", 0.0) <= self.max_frames_per_phone)
+
+
+def _squash(x: float, at_zero: float) -> float:
+    """Logistic through (0, at_zero), rising to 1 with x."""
+    bias = math.log(at_zero / (1.0 - at_zero))
+    z = max(-50.0, min(50.0, 2.0 * x + bias))
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def confidence(evidence: Evidence, rule: RejectionRule) -> float:
+    """How sure we are that the best phrase is what was said, in [0, 1]."""
+    if not evidence.text or not math.isfinite(evidence.verify):
+        return 0.0
+    return round(_squash((rule.score(evidence) - rule.score_min) / rule.scale, rule.confidence_at_threshold), 4)
+
+
+def is_yes_no(grammar: Grammar) -> bool:
+    return bool(set(grammar.values) & YES_NO_VALUES) and set(grammar.values) <= YES_NO_VALUES
+
+
+def decide(grammar: Grammar, evidence: Evidence, rule: RejectionRule) -> Transcript:
+    """The Transcript the product acts on: answer None when nothing, or too unsure, was heard.
+
+    A rejected answer keeps its text (for logs and the transcribe JSON) with a confidence below
+    the acceptance bar, so that confidence and answer never disagree.
+    """
+    value = grammar.match(evidence.text) if evidence.text else None
+    conf = confidence(evidence, rule) if value is not None else 0.0
+    ok = value is not None and rule.accepts(evidence)
+    if not ok:
+        conf = min(conf, round(rule.confidence_at_threshold * 0.8, 4))
+    alts = tuple((t, round(conf * math.exp(-max(gap, 0.0)), 4)) for t, gap in evidence.alternatives)
+    return Transcript(text=evidence.text, answer=value if ok else None, confidence=conf, alternatives=alts)
