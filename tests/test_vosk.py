@@ -86,14 +86,6 @@ def oog_clips(tmp_path_factory) -> list[tuple[str, np.ndarray]]:
     return clips
 
 
-def _transcribe_exists() -> bool:
-    """`transcribe --lang ko --question ID` needs the command and the Korean questions (content/ko)."""
-    from voice_triage.paths import data_dir
-
-    return ((Path(__file__).parent.parent / "voice_triage" / "recognition" / "transcribe.py").is_file()
-            and (data_dir("content") / "ko").is_dir())
-
-
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k != "VOSK_MODEL_PATH"}
     return subprocess.run([sys.executable, "-m", "voice_triage", *args], capture_output=True, text=True,
@@ -277,7 +269,6 @@ def test_cli_broken_model_is_one_line_and_exit_1(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _transcribe_exists(), reason="no transcribe command or no content/ko yet")
 def test_cli_missing_model_is_one_line_and_exit_1(tmp_path: Path) -> None:
     clip = next(c for c in ko_clips() if c["text"] == "네")
     r = run_cli("transcribe", str(AUDIO / clip["path"]), "--lang", "ko", "--engine", "vosk",
@@ -338,7 +329,6 @@ def test_sphinx_asked_for_korean(clean_env) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _transcribe_exists(), reason="no transcribe command or no content/ko yet")
 @pytest.mark.parametrize("text", ["네", "아니요", "모르 겠어요", "도움말"])
 def test_cli_transcribe_korean(text: str) -> None:
     clip = next(c for c in ko_clips() if c["text"] == text)
@@ -352,7 +342,6 @@ def test_cli_transcribe_korean(text: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _transcribe_exists(), reason="no transcribe command or no content/ko yet")
 def test_cli_transcribe_auto_engine_and_silence(tmp_path: Path) -> None:
     from voice_triage.audio import write_wav
 

@@ -10,45 +10,32 @@ from ..audio import load_wav
 from ..config import Config
 from ..errors import BadInputError
 from ..grammar import Grammar, load_grammars
-from .base import Recognizer
+from ..content import load_content
+from ..model import RED_FLAGS, SYMPTOM_QUESTIONS
+from ..paths import data_dir
+from .select import make_recognizer
 
 log = logging.getLogger(__name__)
 
-# Used only when the content pack cannot be imported (a trimmed install): the CONTRACT's questions.
-_LOCATION_GRAMMARS = {"pain_location": "pain_location", "pain_spread": "pain_spread"}
-_YES_NO_QUESTIONS = ("nerve_sensations", "leg_worse_than_back", "cough_sneeze", "single_leg_stance", "tender_side",
-                     "lying_on_side", "walking_stairs", "sitting_worse", "socks_shoes", "bending_back")
-
-
 def grammar_for_question(lang: str, question_id: str) -> Grammar:
-    """The grammar a question is answered under. BadInputError naming an unknown question id."""
-    try:
-        from ..content import load_content
-    except ImportError:
-        load_content = None
-    if load_content is not None:
+    """The grammar a question is answered under. BadInputError naming an unknown question id.
+
+    A language with grammars but no content pack yet (Korean, used to test the vosk adapter)
+    still takes the CONTRACT's question ids: the location questions have their own grammars,
+    every other question is yes/no.
+    """
+    if (data_dir("content") / lang).is_dir():
         content = load_content(lang)
         question = content.questions.get(question_id)
         if question is None:
-            known = ", ".join(content.questions)
-            raise BadInputError(f"unknown question '{question_id}' (one of: {known})")
+            raise BadInputError(f"unknown question '{question_id}' (one of: {', '.join(content.questions)})")
         return content.grammars[question.grammar]
     grammars = load_grammars(lang)
-    if question_id in _LOCATION_GRAMMARS:
-        return grammars[_LOCATION_GRAMMARS[question_id]]
-    if question_id in _YES_NO_QUESTIONS or question_id.startswith("rf_"):
+    if question_id in ("pain_location", "pain_spread"):
+        return grammars[question_id]
+    if question_id in SYMPTOM_QUESTIONS or question_id in RED_FLAGS:
         return grammars["yes_no"]
-    raise BadInputError(f"unknown question '{question_id}'")
-
-
-def _recognizer(config: Config) -> Recognizer:
-    try:
-        from .select import make_recognizer
-    except ImportError:
-        from .sphinx import SphinxRecognizer
-
-        return SphinxRecognizer(config.lang)
-    return make_recognizer(config)
+    raise BadInputError(f"unknown question '{question_id}' (one of: {', '.join(SYMPTOM_QUESTIONS + RED_FLAGS)})")
 
 
 def transcribe_files(config: Config, paths: Sequence[Path | str], question_id: str) -> list[dict[str, object]]:
@@ -59,7 +46,7 @@ def transcribe_files(config: Config, paths: Sequence[Path | str], question_id: s
     """
     grammar = grammar_for_question(config.lang, question_id)
     audio = [(str(p), load_wav(p)) for p in paths]
-    recognizer = _recognizer(config)
+    recognizer = make_recognizer(config)
     results: list[dict[str, object]] = []
     for name, samples in audio:
         transcript = recognizer.recognize(samples, grammar)
