@@ -176,7 +176,10 @@ def _cmd_doctor(config: Config, args: argparse.Namespace) -> int:
 def _cmd_download_model(config: Config, args: argparse.Namespace) -> int:
     from .recognition.models import download_model
 
-    download_model(args.model_lang or config.lang, url=args.url, sha256=args.sha256, dest=config.model)
+    lang = args.model_lang or config.lang
+    path = download_model(lang, url=args.url, sha256=args.sha256, dest=config.model)
+    if config.json:
+        _print_json({"lang": lang, "model": str(path)})
     return 0
 
 
