@@ -98,5 +98,10 @@ def test_bench_runs_on_real_korean_model(tmp_path: Path, capsys: pytest.CaptureF
     assert bench.run_bench(Config(lang="ko", engine=Engine.VOSK), noise="clean", out=out) == 0
     table = out.read_text(encoding="utf-8")
     assert "| vosk | tuned | clean | 12 |" in table
-    assert (tmp_path / "bench.md.clips.jsonl").read_text(encoding="utf-8").count("\n") == 12 + 3 * 12
+    # every Korean clip once, and every out-of-grammar clip under each of the three answer grammars
+    from voice_triage.yamlio import load_yaml
+
+    manifest = load_yaml(Path(__file__).parent / "fixtures" / "audio" / "manifest.yaml")
+    n_ko, n_oog = len(manifest["ko"]), len(manifest["oog"])
+    assert (tmp_path / "bench.md.clips.jsonl").read_text(encoding="utf-8").count("\n") == n_ko + 3 * n_oog
     assert "| vosk | tuned | clean |" in capsys.readouterr().out
