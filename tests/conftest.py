@@ -3,7 +3,9 @@ skips them, with the reason, when the virtual audio devices are not running."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -51,3 +53,14 @@ def audio_server() -> AudioServer:
     subprocess.run(["pactl", "set-default-source", server.mic_source], capture_output=True, timeout=10)
     env = dict(os.environ, PULSE_SINK=server.speaker_sink, PULSE_SOURCE=server.mic_source)
     return AudioServer(env=env)
+
+
+@pytest.fixture(scope="session")
+def latency_rig(audio_server: AudioServer):
+    """scripts/bench_latency.py as a module: its VirtualRoom plays into the virtual microphone
+    and records the virtual speaker, for the tests and the latency benchmark alike."""
+    path = Path(__file__).resolve().parent.parent / "scripts" / "bench_latency.py"
+    spec = importlib.util.spec_from_file_location("bench_latency", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

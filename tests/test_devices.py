@@ -3,7 +3,6 @@ recording through the PulseAudio null sinks (no mocks)."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import threading
@@ -18,12 +17,6 @@ from voice_triage.devices import DeviceError, Microphone, Speaker, find_device, 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "audio" / "espeak"
 
-
-def _rig():
-    spec = importlib.util.spec_from_file_location("bench_latency", ROOT / "scripts" / "bench_latency.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def tone(seconds: float, rate: int, hz: float = 440.0, amp: int = 8000) -> np.ndarray:
@@ -85,8 +78,8 @@ def test_the_virtual_devices_are_listed(audio_server) -> None:
 
 
 @pytest.mark.audio_server
-def test_the_speaker_plays_to_the_end_and_returns(audio_server) -> None:
-    room = _rig().VirtualRoom()
+def test_the_speaker_plays_to_the_end_and_returns(audio_server, latency_rig) -> None:
+    room = latency_rig.VirtualRoom()
     try:
         speaker = Speaker()
         began = time.monotonic()
