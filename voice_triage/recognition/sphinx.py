@@ -226,19 +226,8 @@ class SphinxRecognizer:
             self._searches.add(key)
         return key
 
-    def _loop_score(self, raw: bytes) -> float:
-        """Score of the best free phone string for the audio (the yardstick for verification)."""
-        d = self._words
-        d.activate_search(PHONE_LOOP)
-        d.reinit_feat()
-        d.start_utt()
-        d.process_raw(raw, False, True)
-        d.end_utt()
-        hyp = d.hyp()
-        return _log(d.logmath, hyp.score) if hyp is not None else -1e6
-
-    def _run(self, raw: bytes, search: str) -> tuple[str, float, float, int]:
-        """(hypothesis, its path score, its acoustic score from the word segments, frames) for one decode."""
+    def _hypothesis(self, raw: bytes, search: str):
+        """One whole-utterance decode under `search`; the hypothesis or None."""
         d = self._words
         d.activate_search(search)
         # A fresh front end every time: pocketsphinx otherwise carries its cepstral mean and noise
@@ -247,7 +236,17 @@ class SphinxRecognizer:
         d.start_utt()
         d.process_raw(raw, False, True)
         d.end_utt()
-        hyp = d.hyp()
+        return d.hyp()
+
+    def _loop_score(self, raw: bytes) -> float:
+        """Score of the best free phone string for the audio (the yardstick for verification)."""
+        hyp = self._hypothesis(raw, PHONE_LOOP)
+        return _log(self._words.logmath, hyp.score) if hyp is not None else -1e6
+
+    def _run(self, raw: bytes, search: str) -> tuple[str, float, float, int]:
+        """(hypothesis, its path score, its acoustic score from the word segments, frames) for one decode."""
+        d = self._words
+        hyp = self._hypothesis(raw, search)
         if hyp is None:
             return "", -1e6, -1e6, max(1, d.n_frames())
         acoustic = sum(_log(d.logmath, s.ascore) for s in (d.seg() or []))
