@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 from . import __version__
 from .config import Config, Engine
-from .errors import BadInputError, TriageError
+from .errors import TriageError
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Mapping, Union
+from typing import Union
 
 from . import rules
 from .content import Content, Question
-from .model import CAUSES, Answer, Answers, Assessment, Command, QuestionKind, Urgency
+from .model import Answer, Answers, Assessment, Command, QuestionKind, Urgency
 from .recognition.base import Transcript
 
 log = logging.getLogger(__name__)
@@ -176,58 +176,11 @@ def start(content: Content, policy: Policy | None = None) -> State:
 
 # --- messages -----------------------------------------------------------------------------------
 
-# Sentences the content pack may not (yet) provide; the pack's own wording wins when present.
-DEFAULT_MESSAGES: dict[str, str] = {
-    "welcome": "Hello. I will ask you some short questions about pain high in your buttock.",
-    "disclaimer": "This is not a diagnosis, and it does not replace a doctor or a physiotherapist.",
-    "how_to_answer": ("Answer each question with yes, no, or I don't know. At any time you can say "
-                      "repeat, help, go back, slower, faster, or stop."),
-    "how_to_answer_typed": ("Type yes, no, or not sure, or the number of an answer, then press "
-                            "Enter. You can also type repeat, help, back, or stop."),
-    "red_flags_intro": "First, some safety questions.",
-    "group_follow_up": "Thank you. I will ask about each of them in turn.",
-    "symptoms_intro": "Thank you. Now some questions about the pain itself.",
-    "ask_again": "Let me ask again. {prompt}",
-    "not_understood": "Sorry, I didn't catch that.",
-    "silence": "I didn't hear an answer.",
-    "reprompt_yes_no": "Please say yes, no, or I don't know.",
-    "reprompt_options": "Please say one of these: {options}.",
-    "list_join": ", ",
-    "list_last": ", or ",
-    "help_offer": "Or say help to hear more about the question.",
-    "too_many_tries": "I still couldn't understand, so I will count that as I don't know, and move on.",
-    "confirm": "You said {readback}. Is that right?",
-    "confirm_red_flag": "I want to be sure about this one. You said {readback}. Is that right? Please say yes or no.",
-    "confirm_nos": "To be sure: you said no to all of these. {items} Is that right?",
-    "confirm_nos_rejected": "All right. Let's go through them one at a time.",
-    "confirm_rejected": "Sorry, my mistake. Let's try that again.",
-    "confirm_unclear": "Please say yes if that is right, or no if it is not.",
-    "red_flag_yes": "Thank you for telling me. {if_present}",
-    "red_flag_unclear": ("I could not get a clear answer about {meaning}, so I will count it as not "
-                         "sure. If you do have it: {if_present}"),
-    "red_flag_unsure": "That's all right. If you do have {meaning}: {if_present}",
-    "going_back": "Going back one question.",
-    "nothing_to_go_back": "This is the first question, so there is nothing to go back to.",
-    "slower": "All right, I will speak more slowly.",
-    "faster": "All right, I will speak faster.",
-    "rate_typed": "Typing does not need a speaking speed, so there is nothing to change.",
-    "confirm_stop": "Do you want to stop now? Please say yes or no.",
-    "enough_answers": "Thank you. I have enough to go on now.",
-    "result_intro": "Here is what your answers suggest.",
-    "offer_repeat": "Would you like me to repeat that?",
-    "stopped": "All right, I will stop here. Your answers so far are kept.",
-    "goodbye": "Thank you for your answers. Take care.",
-}
-
-
 def message(content: Content, key: str, **values: str) -> str:
-    """A UI sentence: the pack's wording if it has the key, else the default; placeholders filled."""
-    template = content.messages.get(key) or DEFAULT_MESSAGES.get(key, "")
-    try:
-        return template.format(**values) if values else template
-    except (KeyError, IndexError, ValueError):
-        log.warning("message %r has unexpected placeholders; using the default", key)
-        return DEFAULT_MESSAGES.get(key, "").format(**values)
+    """A UI sentence in the pack's wording, placeholders filled. The loader requires every key
+    and checks its placeholders (content.MESSAGE_PLACEHOLDERS), so this cannot miss."""
+    template = content.messages[key]
+    return template.format(**values) if values else template
 
 
 def join_words(content: Content, items: list[str]) -> str:
