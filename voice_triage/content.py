@@ -161,6 +161,12 @@ class _File:
     def fail(self, place: str, problem: str) -> ContentError:
         return ContentError(f"{place}: {problem}" if place else problem, where=str(self.path))
 
+    def require_all(self, found: Any, ids: Any, place: str, what: str) -> None:
+        """Every id of a closed set must be there: the first missing one is named."""
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise self.fail(place, f"missing {what} '{missing[0]}'")
+
     def mapping(self, raw: Any, place: str, required: tuple[str, ...] = (),
                 optional: tuple[str, ...] = (), any_keys: bool = False) -> dict[str, Any]:
         if not isinstance(raw, dict):
@@ -229,9 +235,7 @@ def _load_red_flags(f: _File) -> dict[str, RedFlag]:
         flags[flag_id] = RedFlag(flag_id, Urgency(urgency), f.text(item["meaning"], _join(place, "meaning")),
                                  f.text(item["if_present"], _join(place, "if_present")),
                                  f.text(item["short"], _join(place, "short")))
-    missing = [r for r in RED_FLAGS if r not in flags]
-    if missing:
-        raise f.fail("red_flags", f"missing red flag '{missing[0]}'")
+    f.require_all(flags, RED_FLAGS, "red_flags", "red flag")
     return {r: flags[r] for r in RED_FLAGS}
 
 
@@ -246,9 +250,7 @@ def _load_causes(f: _File) -> dict[str, Cause]:
         group = f.choice(item["group"], _join(place, "group"), tuple(g.value for g in Group), "group")
         texts = {k: f.text(item[k], _join(place, k)) for k in keys if k != "group"}
         causes[cause_id] = Cause(id=cause_id, group=Group(group), **texts)
-    missing = [c for c in CAUSES if c not in causes]
-    if missing:
-        raise f.fail("causes", f"missing cause '{missing[0]}'")
+    f.require_all(causes, CAUSES, "causes", "cause")
     return {c: causes[c] for c in CAUSES}
 
 
@@ -272,9 +274,7 @@ def _load_messages(f: _File) -> dict[str, str]:
         if stray:
             allowed = ", ".join(sorted(MESSAGE_PLACEHOLDERS[key])) or "none"
             raise f.fail(place, f"unknown placeholder '{{{stray[0]}}}' (allowed: {allowed})")
-    missing = [k for k in MESSAGE_PLACEHOLDERS if k not in messages]
-    if missing:
-        raise f.fail("messages", f"missing message '{missing[0]}'")
+    f.require_all(messages, MESSAGE_PLACEHOLDERS, "messages", "message")
     return messages
 
 
@@ -421,9 +421,7 @@ def _load_rules(f: _File, questions: dict[str, Question], causes: dict[str, Caus
         f.choice(cause_id, place, tuple(causes), "cause id")
         item = f.mapping(item, place, ("log_odds",), ("why",))
         priors[cause_id] = f.number(item["log_odds"], _join(place, "log_odds"))
-    missing = [c for c in causes if c not in priors]
-    if missing:
-        raise f.fail("priors", f"missing prior for cause '{missing[0]}'")
+    f.require_all(priors, causes, "priors", "prior for cause")
     evidence: dict[str, dict[str, Evidence]] = {}
     raw_ev = f.mapping(top["evidence"], "evidence", any_keys=True)
     for qid, by_answer in raw_ev.items():
