@@ -106,6 +106,11 @@ def _check_engine(config: Config) -> tuple[Check, Check]:
 
     engine.details["load_seconds"] = round(time.perf_counter() - started, 2)
     engine.summary += f"; loaded in {engine.details['load_seconds']:.1f} s"
+    if recognizer.name == "sphinx":
+        judge = getattr(recognizer, "judge", None)
+        engine.details["second_opinion"] = "moonshine base-en" if judge is not None else None
+        engine.summary += ("; second opinion on unsure answers: Moonshine base (English)" if judge is not None
+                           else f"; no second opinion ({getattr(recognizer, 'judge_problem', '')})")
     words = sorted({w for g in load_grammars(config.lang).values() for w in g.words()})
     return engine, Check("vocabulary", True,
                          f"all {len(words)} grammar words are known to {recognizer.name}",

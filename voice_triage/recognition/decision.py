@@ -50,11 +50,17 @@ class Evidence:
 class RejectionRule:
     """When to act on a decode.
 
-    score = verify + margin_weight * min(margin, margin_cap). An answer is acted on only when
-    score >= score_min, margin >= margin_min, agreement >= agreement_min and the speech lasts no
-    more than max_frames_per_phone per phone of the phrase heard (a long out-of-grammar sentence
-    squeezed onto a short phrase). Confidence is `confidence_at_threshold` at score_min and rises
-    toward 1 as the score clears it by `scale`.
+    score = verify + margin_weight * min(margin, margin_cap). An answer is acted on when the speech
+    lasts no more than max_frames_per_phone per phone of the phrase heard (a long out-of-grammar
+    sentence squeezed onto a short phrase), agreement >= agreement_min, and either
+    - the engine alone is sure: score >= score_min and margin >= margin_min; or
+    - the score is in the grey zone (>= opinion_from) and a second model agrees (`extra` keys set
+      by the engine, log-probabilities in nats): the phrase beats its rival by opinion_margin_min
+      ("opinion_margin"), comes within -opinion_gap_min of the second model's own free
+      transcription ("opinion_gap") and is itself likely enough ("opinion_logp" >= opinion_logp_min);
+      with opinion_agree_min 1 that transcription must also mean the same answer ("opinion_agrees").
+    Confidence is `confidence_at_threshold` at score_min and rises toward 1 as the score clears it
+    by `scale`; for an answer the second model vouched for it rises with that model's margin.
     """
 
     score_min: float
@@ -65,15 +71,41 @@ class RejectionRule:
     max_frames_per_phone: float = math.inf
     scale: float = 0.6
     confidence_at_threshold: float = 0.6
+    opinion_from: float = math.inf
+    opinion_margin_min: float = 2.0
+    opinion_gap_min: float = -4.0
+    opinion_logp_min: float = -8.0
+    opinion_agree_min: float = 0.0
 
     def score(self, evidence: Evidence) -> float:
         margin = min(evidence.margin, self.margin_cap)
         return evidence.verify + self.margin_weight * margin
 
-    def accepts(self, evidence: Evidence) -> bool:
-        return (bool(evidence.text) and self.score(evidence) >= self.score_min
-                and evidence.margin >= self.margin_min and evidence.agreement >= self.agreement_min
+    def _admissible(self, evidence: Evidence) -> bool:
+        return (bool(evidence.text) and evidence.agreement >= self.agreement_min
                 and evidence.extra.get("frames_per_phone", 0.0) <= self.max_frames_per_phone)
+
+    def sure(self, evidence: Evidence) -> bool:
+        """The engine's own evidence is enough."""
+        return (self._admissible(evidence) and self.score(evidence) >= self.score_min
+                and evidence.margin >= self.margin_min)
+
+    def wants_opinion(self, evidence: Evidence) -> bool:
+        """Not sure, but close enough that a second model's agreement would settle it."""
+        return (self._admissible(evidence) and not self.sure(evidence)
+                and self.score(evidence) >= self.opinion_from)
+
+    def vouched(self, evidence: Evidence) -> bool:
+        """A second model's opinion (in `extra`) settles a grey-zone answer."""
+        x = evidence.extra
+        return (self.wants_opinion(evidence) and "opinion_margin" in x
+                and x["opinion_margin"] >= self.opinion_margin_min
+                and x.get("opinion_gap", -math.inf) >= self.opinion_gap_min
+                and x.get("opinion_logp", -math.inf) >= self.opinion_logp_min
+                and x.get("opinion_agrees", 0.0) >= self.opinion_agree_min)
+
+    def accepts(self, evidence: Evidence) -> bool:
+        return self.sure(evidence) or self.vouched(evidence)
 
 
 def _squash(x: float, at_zero: float) -> float:
@@ -87,7 +119,13 @@ def confidence(evidence: Evidence, rule: RejectionRule) -> float:
     """How sure we are that the best phrase is what was said, in [0, 1]."""
     if not evidence.text or not math.isfinite(evidence.verify):
         return 0.0
-    return round(_squash((rule.score(evidence) - rule.score_min) / rule.scale, rule.confidence_at_threshold), 4)
+    own = _squash((rule.score(evidence) - rule.score_min) / rule.scale, rule.confidence_at_threshold)
+    if rule.vouched(evidence):
+        # From the acceptance level at the smallest margin allowed toward 1 (e-fold per 2 nats).
+        extra = evidence.extra["opinion_margin"] - rule.opinion_margin_min
+        at = rule.confidence_at_threshold
+        own = max(own, at + (1.0 - at) * (1.0 - math.exp(-extra / 2.0)))
+    return round(own, 4)
 
 
 def is_yes_no(grammar: Grammar) -> bool:

@@ -17,7 +17,11 @@ recognition report):
 4. A second grammar decode without the winning value gives the margin to the best *different*
    answer (for yes/no: best "yes" phrase vs best "no"/"unknown"/command phrase). With
    `full_evidence` the raw (unsuppressed) audio is decoded too (`agreement`, for calibration).
-5. `decision.decide` turns that evidence into an answer or None, with a confidence.
+5. `decision.decide` turns that evidence into an answer or None, with a confidence. An answer in
+   the grey zone (not sure enough alone, not hopeless) gets a second opinion from Moonshine
+   (moonshine.py), a neural recogniser that errs differently: it scores the phrase heard against
+   pocketsphinx's rival and against its own free transcription of the unsuppressed audio, and the
+   answer is acted on only when it clearly agrees.
 
 Streaming: `feed` keeps the audio; as soon as the speaker has been quiet for 80 ms it decodes the
 stretch heard so far, so `finish` at the end of the recording usually just returns that result
@@ -32,6 +36,7 @@ import dataclasses
 import logging
 import math
 import os
+import threading
 import time
 from typing import Iterable, Mapping
 
@@ -42,6 +47,7 @@ from ..errors import ContentError, ModelError
 from ..grammar import Grammar, load_grammars
 from .base import Transcript
 from .decision import Evidence, RejectionRule, decide, is_yes_no
+from .moonshine import MoonshineJudge
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +66,8 @@ NOISE_FRAMES = 50        # noise measured on up to 0.5 s either side of the answ
 PHONE_LOOP = "_phone_loop"
 SCALE = 1000.0   # pocketsphinx scores are tiny in natural-log units: per-frame scores in thousandths
 SS_OVER, SS_FLOOR = 1.0, 0.3  # gentle: stronger subtraction hurts with background talk
+NO_NOISE_SNR = 60.0      # the SNR reported when no noise could be measured before the answer
+MAX_FRAMES_PER_PHONE = 18.0   # longer speech squeezed onto a short phrase is something else said
 
 # Calibrated on the tuned fixture voices (clean, white and babble noise at 10 dB, plus out-of-grammar
 # sentences under every grammar; scripts/measure_recognition.py --evidence), checked on the held-out
@@ -68,8 +76,14 @@ SS_OVER, SS_FLOOR = 1.0, 0.3  # gentle: stronger subtraction hurts with backgrou
 # something else (for yes/no: the best "yes" phrase against the best "no"/"unknown"/command phrase),
 # which accepts far more clean answers than the old raw-vs-suppressed agreement check did.
 # Scores are per-frame log-likelihoods in thousandths (SCALE).
-RULE_YES_NO = RejectionRule(score_min=-1.40, margin_weight=0.3, max_frames_per_phone=18.0)
-RULE_OTHER = RejectionRule(score_min=-2.05, margin_weight=0.2, margin_min=0.2, max_frames_per_phone=18.0)
+# The grey zone (opinion_from) goes down to scores where pocketsphinx's best phrase is still right
+# more often than not; there Moonshine's agreement decides (decision.RejectionRule.vouched).
+# For yes/no the second model's own transcription must also mean the same answer.
+RULE_YES_NO = RejectionRule(score_min=-1.40, margin_weight=0.3, max_frames_per_phone=MAX_FRAMES_PER_PHONE,
+                            opinion_from=-4.5, opinion_agree_min=1.0)
+RULE_OTHER = RejectionRule(score_min=-2.05, margin_weight=0.2, margin_min=0.2,
+                           max_frames_per_phone=MAX_FRAMES_PER_PHONE, opinion_from=-5.0)
+OPINION_PAD_FRAMES = 20   # audio either side of the answer given to the second model (200 ms)
 
 
 def _model_dir() -> str:
@@ -92,7 +106,8 @@ class SphinxRecognizer:
     name = "sphinx"
 
     def __init__(self, lang: str = "en", grammars: Mapping[str, Grammar] | None = None, *,
-                 rules: tuple[RejectionRule, RejectionRule] | None = None) -> None:
+                 rules: tuple[RejectionRule, RejectionRule] | None = None, second_opinion: bool = True,
+                 threads: int | None = None) -> None:
         if lang != "en":
             raise ModelError(f"the bundled engine only speaks English, not '{lang}': "
                              "install a vosk model for it (voice-triage download-model " + lang + ")")
@@ -132,8 +147,36 @@ class SphinxRecognizer:
             if self.rule_for(g).margin_weight > 0 or self.rule_for(g).margin_min > 0:
                 for value in {*g.values, *g.commands}:
                     self._competitor_search(g, value)
+        # Moonshine's second opinion on grey-zone answers, when its wheel is installed. It loads in
+        # the background (about 1 s; 10 s the very first time): the first prompt is being spoken
+        # meanwhile, and an answer that needs it waits for it.
+        self._judge: MoonshineJudge | None = None
+        self.judge_problem = "turned off" if not second_opinion else ""
+        self._judge_loader: threading.Thread | None = None
+        if second_opinion:
+            # Not a daemon: a process that ends while onnxruntime is still loading would abort.
+            self._judge_loader = threading.Thread(target=self._load_judge, args=(threads,), name="moonshine-load")
+            self._judge_loader.start()
         self.load_seconds = time.perf_counter() - t0
         log.debug("pocketsphinx loaded in %.2f s", self.load_seconds)
+
+    def _load_judge(self, threads: int | None) -> None:
+        try:
+            self._judge = MoonshineJudge(threads=threads)
+        except ModelError as exc:
+            self.judge_problem = str(exc)
+            log.info("no second opinion: %s", exc)
+        except Exception as exc:   # a thread must not die silently: the engine works without it
+            self.judge_problem = f"{exc.__class__.__name__}: {exc}"
+            log.warning("the second opinion could not be loaded: %s", self.judge_problem)
+
+    @property
+    def judge(self) -> MoonshineJudge | None:
+        """The second-opinion model (waits for the background load), or None without one."""
+        if self._judge_loader is not None:
+            self._judge_loader.join()
+            self._judge_loader = None
+        return self._judge
 
     # -- vocabulary ------------------------------------------------------------------------------
     def in_vocabulary(self, word: str) -> bool:
@@ -194,8 +237,8 @@ class SphinxRecognizer:
         noise = np.arange(0, start - lo) if start - lo >= 10 else None
         piece = x[lo * FRAME:end * FRAME]
         energies = frame_energies_db(piece)
-        if (self.enhance and self._denoiser is not None and noise is not None
-                and steady_noise(energies[:start - lo], energies[seg[0] - lo:seg[1] - lo])):
+        steady = noise is not None and steady_noise(energies[:start - lo], energies[seg[0] - lo:seg[1] - lo])
+        if self.enhance and self._denoiser is not None and steady:
             clean = self._denoiser(piece)      # steady noise: RNNoise
         else:
             clean = suppress_noise(piece, noise, over=SS_OVER, floor=SS_FLOOR)
@@ -203,6 +246,11 @@ class SphinxRecognizer:
         rule = self.rule_for(grammar)
         ev = self._decode(clean[start * FRAME:end * FRAME], grammar, rival=self.full_evidence or rule.margin_weight > 0
                           or rule.margin_min > 0)
+        ev.extra["snr"] = snr_db(energies[seg[0] - lo:seg[1] - lo], energies[:start - lo] if noise is not None else None)
+        ev.extra["steady"] = float(steady)
+        if self.judge is not None and (rule.wants_opinion(ev) or (self.full_evidence and ev.text)):
+            a, b = max(0, seg[0] - OPINION_PAD_FRAMES), min(n_frames, seg[1] + OPINION_PAD_FRAMES)
+            ev.extra.update(self._opinion(x[a * FRAME:b * FRAME], grammar, ev))
         if not ev.text or not (self.full_evidence or rule.agreement_min > 0):
             return ev
         # A second opinion from the untouched audio: noise suppression helps against steady
@@ -213,6 +261,20 @@ class SphinxRecognizer:
         table = grammar.phrase_table()
         agree = 1.0 if table.get(other) == table[ev.text] else 0.0
         return dataclasses.replace(ev, agreement=agree)
+
+    def _opinion(self, audio: np.ndarray, grammar: Grammar, ev: Evidence) -> dict[str, float]:
+        """Moonshine on the (unsuppressed) answer: the phrase heard against pocketsphinx's rival
+        and against Moonshine's own transcription (decision.RejectionRule.vouched reads these)."""
+        assert self.judge is not None
+        rivals = [t for t, _ in ev.alternatives if t != ev.text]
+        t0 = time.perf_counter()
+        op = self.judge.opinion(audio, [ev.text, *rivals])
+        own = op.scores[ev.text]
+        return {"opinion_logp": own,
+                "opinion_margin": own - max((op.scores[r] for r in rivals), default=-math.inf),
+                "opinion_gap": own - op.free_logp,
+                "opinion_agrees": float(grammar.match_typed(op.free_text) == grammar.phrase_table()[ev.text]),
+                "opinion_ms": 1000.0 * (time.perf_counter() - t0)}
 
     def _competitor_search(self, grammar: Grammar, value: str) -> str | None:
         """A search over every phrase of `grammar` except those meaning `value` (None if nothing is left)."""
@@ -276,6 +338,17 @@ class SphinxRecognizer:
         return Evidence(text, verify, margin, tuple(alts), frames,
                         extra={"acoustic": SCALE * acoustic / frames, "loop": SCALE * loop / frames,
                                "frames_per_phone": speech / max(1, phones)})
+
+
+def snr_db(speech_db: np.ndarray, noise_db: np.ndarray | None) -> float:
+    """Rough signal-to-noise ratio of an answer: the power of its loud frames (top half) over the
+    power of the frames before it, in dB; NO_NOISE_SNR when there is nothing to measure the noise on."""
+    if noise_db is None or noise_db.size < 10 or speech_db.size == 0:
+        return NO_NOISE_SNR
+    loud = np.sort(speech_db)[speech_db.size // 2:]
+    s = 10.0 * np.log10(np.mean(10.0 ** (loud / 10.0)))
+    n = 10.0 * np.log10(np.mean(10.0 ** (noise_db / 10.0)))
+    return float(min(NO_NOISE_SNR, s - n))
 
 
 def _log(lm, prob: float) -> float:
