@@ -138,3 +138,32 @@ def test_grey_zone_answer_needs_the_second_opinion() -> None:
     # Far below the grey zone nothing is asked or accepted, whatever the second model says.
     poor = Evidence("lower back", verify=-9.0, margin=0.5, frames=80, extra=agrees)
     assert not RULE_OTHER.wants_opinion(poor) and decide(g, poor, RULE_OTHER).answer is None
+
+
+def test_without_the_moonshine_wheel_the_engine_works_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voice_triage.recognition.sphinx import SphinxRecognizer
+    monkeypatch.setattr(moonshine, "source_dir", lambda: None)
+    rec = SphinxRecognizer("en")
+    assert rec.judge is None and "pip install moonshine-cpp" in rec.judge_problem
+    t = rec.recognize(load_wav(AUDIO / "piper_joe" / "lower_back.wav"), GRAMMARS["pain_location"])
+    assert t.answer == "lower_back"
+    off = SphinxRecognizer("en", second_opinion=False)
+    assert off.judge is None and off.judge_problem == "turned off"
+
+
+@pytest.mark.slow
+def test_the_second_opinion_settles_a_grey_zone_answer() -> None:
+    """A clean answer pocketsphinx alone is not sure of (espeak 'below my knee', score -2.4 against
+    a bar of -2.05) is acted on once Moonshine agrees, and only then."""
+    from voice_triage.recognition.sphinx import SphinxRecognizer
+    if SRC is None:
+        pytest.skip("moonshine-cpp is not installed on this platform")
+    x = load_wav(AUDIO / "espeak" / "below_knee.wav")
+    g = GRAMMARS["pain_spread"]
+    alone = SphinxRecognizer("en", second_opinion=False)
+    both = SphinxRecognizer("en")
+    ev = alone.evidence(x, g)
+    assert ev.text == "below my knee" and alone.rule_for(g).wants_opinion(ev)
+    assert alone.recognize(x, g).answer is None
+    t = both.recognize(x, g)
+    assert t.answer == "below_knee" and t.confidence >= 0.6
