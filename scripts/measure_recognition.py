@@ -93,7 +93,9 @@ def run(job: tuple[dict, str, str | None, float | None, bool]) -> dict:
         rec.full_evidence = True
     ev = rec.evidence(x, g)
     t = decide(g, ev, rec.rule_for(g))
+    rival = ev.alternatives[0][0] if ev.alternatives else ""
     return dict(clip, cond=cond, text=ev.text, heard=g.match(ev.text) if ev.text else None, answer=t.answer,
+                rival=rival, rival_heard=g.match(rival) if rival else None,
                 verify=ev.verify if np.isfinite(ev.verify) else -99.0,
                 margin=ev.margin if np.isfinite(ev.margin) else 99.0, agreement=ev.agreement,
                 fpp=ev.extra.get("frames_per_phone", 0.0), latency=lat, work=work,

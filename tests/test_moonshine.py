@@ -167,3 +167,28 @@ def test_the_second_opinion_settles_a_grey_zone_answer() -> None:
     assert alone.recognize(x, g).answer is None
     t = both.recognize(x, g)
     assert t.answer == "below_knee" and t.confidence >= 0.6
+
+
+def test_no_rival_no_vouching_and_a_clear_runner_up_is_judged_instead() -> None:
+    from voice_triage.recognition.sphinx import RULE_OTHER, RULE_YES_NO
+    g = GRAMMARS["pain_spread"]
+    good = {"opinion_margin": 6.0, "opinion_gap": -0.5, "opinion_logp": -1.0}
+    # Nothing to compare the phrase with: the second model cannot vouch for it.
+    lone = Evidence("my thigh", -3.0, 0.5, frames=80, extra={**good, "opinion_margin": float("inf")})
+    assert decide(g, lone, RULE_OTHER).answer is None
+    # The second model prefers pocketsphinx's runner-up by 13 nats and finds it likely: that is heard.
+    runner_up = {"opinion_margin": -13.0, "opinion_gap": -14.0, "opinion_logp": -15.0, "opinion_agrees": 0.0,
+                 "opinion_agrees_rival": 1.0}
+    ev = Evidence("my thigh", -3.0, 0.5, (("my foot", 0.5),), frames=80, extra=runner_up)
+    t = decide(g, ev, RULE_OTHER)
+    assert (t.text, t.answer) == ("my foot", "foot") and t.confidence >= 0.9
+    # ...but not when it prefers it only a little, or finds it unlikely too.
+    for spoil in ({"opinion_margin": -3.0, "opinion_gap": -4.0, "opinion_logp": -5.0},
+                  {"opinion_logp": -25.0}):
+        assert decide(g, Evidence("my thigh", -3.0, 0.5, (("my foot", 0.5),), frames=80,
+                                  extra={**runner_up, **spoil}), RULE_OTHER).answer is None
+    # yes/no: a "yes" pocketsphinx heard is never switched to its "no" runner-up (nor the reverse).
+    yn = GRAMMARS["yes_no"]
+    for heard, rival in (("yes", "no"), ("no", "yes")):
+        ev = Evidence(heard, -2.5, 0.2, ((rival, 0.2),), frames=50, extra=runner_up)
+        assert decide(yn, ev, RULE_YES_NO).answer is None

@@ -155,6 +155,7 @@ class SpeechVoice:
                 self._engine.save_to_file(text, str(path))
                 self._engine.runAndWait()
                 _wait_for_synthesis(self._engine)
+            _wait_for_file(path)
             samples, sr = _read_wav(path)
         except DeviceError:
             raise
@@ -201,6 +202,19 @@ def _wait_for_synthesis(engine: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while getattr(driver, "_speaking", False) and time.monotonic() < deadline:
         time.sleep(0.002)
+
+
+def _wait_for_file(path: Path, timeout: float = 2.0) -> None:
+    """On a busy machine espeak-ng may finish writing the WAV a little after its driver says it is
+    done: wait (briefly) until the file has audio and stops growing."""
+    deadline = time.monotonic() + timeout
+    last = -1
+    while time.monotonic() < deadline:
+        size = path.stat().st_size if path.exists() else 0
+        if size > 44 and size == last:
+            return
+        last = size
+        time.sleep(0.01)
 
 
 def _read_wav(path: Path) -> tuple[np.ndarray, int]:

@@ -12,7 +12,7 @@ mistake. Scores are engine-specific (calibrate a RejectionRule per engine); the 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..grammar import Grammar
 from .base import Transcript
@@ -55,12 +55,15 @@ class RejectionRule:
     sentence squeezed onto a short phrase), agreement >= agreement_min, and either
     - the engine alone is sure: score >= score_min and margin >= margin_min; or
     - the score is in the grey zone (>= opinion_from) and a second model agrees (`extra` keys set
-      by the engine, log-probabilities in nats): the phrase beats its rival by opinion_margin_min
-      ("opinion_margin"), comes within -opinion_gap_min of the second model's own free
-      transcription ("opinion_gap") and is itself likely enough ("opinion_logp" >= opinion_logp_min);
-      with opinion_agree_min 1 that transcription must also mean the same answer ("opinion_agrees").
-    Confidence is `confidence_at_threshold` at score_min and rises toward 1 as the score clears it
-    by `scale`; for an answer the second model vouched for it rises with that model's margin.
+      by the engine, log-probabilities in nats): the phrase beats the engine's rival phrase by
+      opinion_margin_min ("opinion_margin"; no rival, no vouching), comes within -opinion_gap_min
+      of the second model's own free transcription ("opinion_gap") and is itself likely enough
+      ("opinion_logp" >= opinion_logp_min); with opinion_agree_min 1 that transcription must also
+      mean the same answer ("opinion_agrees").
+    When the second model prefers the rival by opinion_switch_min or more, the rival is judged the
+    same way instead (`switch`). Confidence is `confidence_at_threshold` at score_min and rises
+    toward 1 as the score clears it by `scale`; for an answer the second model vouched for it rises
+    with that model's margin.
     """
 
     score_min: float
@@ -76,6 +79,7 @@ class RejectionRule:
     opinion_gap_min: float = -4.0
     opinion_logp_min: float = -8.0
     opinion_agree_min: float = 0.0
+    opinion_switch_min: float = math.inf
 
     def score(self, evidence: Evidence) -> float:
         margin = min(evidence.margin, self.margin_cap)
@@ -98,7 +102,7 @@ class RejectionRule:
     def vouched(self, evidence: Evidence) -> bool:
         """A second model's opinion (in `extra`) settles a grey-zone answer."""
         x = evidence.extra
-        return (self.wants_opinion(evidence) and "opinion_margin" in x
+        return (self.wants_opinion(evidence) and math.isfinite(x.get("opinion_margin", math.inf))
                 and x["opinion_margin"] >= self.opinion_margin_min
                 and x.get("opinion_gap", -math.inf) >= self.opinion_gap_min
                 and x.get("opinion_logp", -math.inf) >= self.opinion_logp_min
@@ -106,6 +110,21 @@ class RejectionRule:
 
     def accepts(self, evidence: Evidence) -> bool:
         return self.sure(evidence) or self.vouched(evidence)
+
+    def switch(self, evidence: Evidence) -> Evidence | None:
+        """For a grey-zone answer where the second model prefers the engine's rival phrase by at
+        least opinion_switch_min nats: the evidence for that rival (the second model's numbers
+        re-expressed for it, "opinion_agrees_rival" as its agreement), else None. The rival is then
+        acted on only if it is vouched for like any other answer."""
+        x = evidence.extra
+        if (not evidence.alternatives or "opinion_margin" not in x or not self.wants_opinion(evidence)
+                or x["opinion_margin"] > -self.opinion_switch_min):
+            return None
+        m = x["opinion_margin"]
+        extra = dict(x, opinion_margin=-m, opinion_logp=x.get("opinion_logp", -math.inf) - m,
+                     opinion_gap=x.get("opinion_gap", -math.inf) - m,
+                     opinion_agrees=x.get("opinion_agrees_rival", 0.0))
+        return replace(evidence, text=evidence.alternatives[0][0], alternatives=((evidence.text, 0.0),), extra=extra)
 
 
 def _squash(x: float, at_zero: float) -> float:
@@ -138,6 +157,10 @@ def decide(grammar: Grammar, evidence: Evidence, rule: RejectionRule) -> Transcr
     A rejected answer keeps its text (for logs and the transcribe JSON) with a confidence below
     the acceptance bar, so that confidence and answer never disagree.
     """
+    if not rule.accepts(evidence):
+        rival = rule.switch(evidence)
+        if rival is not None and rule.vouched(rival):
+            evidence = rival          # the second model heard the engine's runner-up, clearly
     value = grammar.match(evidence.text) if evidence.text else None
     conf = confidence(evidence, rule) if value is not None else 0.0
     ok = value is not None and rule.accepts(evidence)

@@ -249,7 +249,8 @@ class MoonshineJudge:
         ids[:, 0] = BOS
         for k, s in enumerate(seqs):
             ids[k, 1:len(s)] = s[:-1]
-        logits = self._decoder.run(None, {"input_ids": ids, "encoder_hidden_states": np.repeat(hidden, len(seqs), 0)})[0]
+        feeds = {"input_ids": ids, "encoder_hidden_states": np.repeat(hidden, len(seqs), 0)}
+        logits = self._decoder.run(None, feeds)[0]
         logp = self._log_softmax(logits)
         return {p: float(sum(logp[k, i, t] for i, t in enumerate(s))) for k, (p, s) in enumerate(zip(phrases, seqs))}
 
