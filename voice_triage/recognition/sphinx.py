@@ -251,7 +251,8 @@ class SphinxRecognizer:
         before = energies[:start - lo] if noise is not None else None
         ev.extra["snr"] = snr_db(energies[seg[0] - lo:seg[1] - lo], before)
         ev.extra["steady"] = float(steady)
-        if self.judge is not None and (rule.wants_opinion(ev) or (self.full_evidence and ev.text)):
+        wants = rule.wants_opinion(ev) or (self.full_evidence and bool(ev.text))
+        if wants and self.judge is not None:    # (a sure answer never waits for Moonshine to load)
             a, b = max(0, seg[0] - OPINION_PAD_FRAMES), min(n_frames, seg[1] + OPINION_PAD_FRAMES)
             ev.extra.update(self._opinion(x[a * FRAME:b * FRAME], grammar, ev))
         if not ev.text or not (self.full_evidence or rule.agreement_min > 0):
