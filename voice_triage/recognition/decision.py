@@ -157,13 +157,14 @@ def decide(grammar: Grammar, evidence: Evidence, rule: RejectionRule) -> Transcr
     A rejected answer keeps its text (for logs and the transcribe JSON) with a confidence below
     the acceptance bar, so that confidence and answer never disagree.
     """
-    if not rule.accepts(evidence):
+    accepted = rule.accepts(evidence)
+    if not accepted:
         rival = rule.switch(evidence)
         if rival is not None and rule.vouched(rival):
-            evidence = rival          # the second model heard the engine's runner-up, clearly
+            evidence, accepted = rival, True   # the second model heard the engine's runner-up, clearly
     value = grammar.match(evidence.text) if evidence.text else None
     conf = confidence(evidence, rule) if value is not None else 0.0
-    ok = value is not None and rule.accepts(evidence)
+    ok = value is not None and accepted
     if not ok:
         conf = min(conf, round(rule.confidence_at_threshold * 0.8, 4))
     alts = tuple((t, round(conf * math.exp(-max(gap, 0.0)), 4)) for t, gap in evidence.alternatives)

@@ -66,7 +66,6 @@ NOISE_FRAMES = 50        # noise measured on up to 0.5 s either side of the answ
 PHONE_LOOP = "_phone_loop"
 SCALE = 1000.0   # pocketsphinx scores are tiny in natural-log units: per-frame scores in thousandths
 SS_OVER, SS_FLOOR = 1.0, 0.3  # gentle: stronger subtraction hurts with background talk
-NO_NOISE_SNR = 60.0      # the SNR reported when no noise could be measured before the answer
 MAX_FRAMES_PER_PHONE = 18.0   # longer speech squeezed onto a short phrase is something else said
 
 # Calibrated on the tuned fixture voices (clean, white and babble noise at 10 dB, plus out-of-grammar
@@ -239,8 +238,8 @@ class SphinxRecognizer:
         noise = np.arange(0, start - lo) if start - lo >= 10 else None
         piece = x[lo * FRAME:end * FRAME]
         energies = frame_energies_db(piece)
-        steady = noise is not None and steady_noise(energies[:start - lo], energies[seg[0] - lo:seg[1] - lo])
-        if self.enhance and self._denoiser is not None and steady:
+        if (self.enhance and self._denoiser is not None and noise is not None
+                and steady_noise(energies[:start - lo], energies[seg[0] - lo:seg[1] - lo])):
             clean = self._denoiser(piece)      # steady noise: RNNoise
         else:
             clean = suppress_noise(piece, noise, over=SS_OVER, floor=SS_FLOOR)
@@ -248,9 +247,6 @@ class SphinxRecognizer:
         rule = self.rule_for(grammar)
         ev = self._decode(clean[start * FRAME:end * FRAME], grammar, rival=self.full_evidence or rule.margin_weight > 0
                           or rule.margin_min > 0)
-        before = energies[:start - lo] if noise is not None else None
-        ev.extra["snr"] = snr_db(energies[seg[0] - lo:seg[1] - lo], before)
-        ev.extra["steady"] = float(steady)
         wants = rule.wants_opinion(ev) or (self.full_evidence and bool(ev.text))
         if wants and self.judge is not None:    # (a sure answer never waits for Moonshine to load)
             a, b = max(0, seg[0] - OPINION_PAD_FRAMES), min(n_frames, seg[1] + OPINION_PAD_FRAMES)
@@ -271,16 +267,15 @@ class SphinxRecognizer:
         and against Moonshine's own transcription (decision.RejectionRule.vouched reads these)."""
         assert self.judge is not None
         rivals = [t for t, _ in ev.alternatives if t != ev.text]
-        t0 = time.perf_counter()
         op = self.judge.opinion(audio, [ev.text, *rivals])
         own = op.scores[ev.text]
+        table = grammar.phrase_table()
+        free = grammar.match_typed(op.free_text)
         return {"opinion_logp": own,
                 "opinion_margin": own - max((op.scores[r] for r in rivals), default=-math.inf),
                 "opinion_gap": own - op.free_logp,
-                "opinion_agrees": float(grammar.match_typed(op.free_text) == grammar.phrase_table()[ev.text]),
-                "opinion_agrees_rival": float(bool(rivals) and grammar.match_typed(op.free_text)
-                                              == grammar.phrase_table().get(rivals[0])),
-                "opinion_ms": 1000.0 * (time.perf_counter() - t0)}
+                "opinion_agrees": float(free == table[ev.text]),
+                "opinion_agrees_rival": float(bool(rivals) and free == table.get(rivals[0]))}
 
     def _competitor_search(self, grammar: Grammar, value: str) -> str | None:
         """A search over every phrase of `grammar` except those meaning `value` (None if nothing is left)."""
@@ -344,17 +339,6 @@ class SphinxRecognizer:
         return Evidence(text, verify, margin, tuple(alts), frames,
                         extra={"acoustic": SCALE * acoustic / frames, "loop": SCALE * loop / frames,
                                "frames_per_phone": speech / max(1, phones)})
-
-
-def snr_db(speech_db: np.ndarray, noise_db: np.ndarray | None) -> float:
-    """Rough signal-to-noise ratio of an answer: the power of its loud frames (top half) over the
-    power of the frames before it, in dB; NO_NOISE_SNR when there is nothing to measure the noise on."""
-    if noise_db is None or noise_db.size < 10 or speech_db.size == 0:
-        return NO_NOISE_SNR
-    loud = np.sort(speech_db)[speech_db.size // 2:]
-    s = 10.0 * np.log10(np.mean(10.0 ** (loud / 10.0)))
-    n = 10.0 * np.log10(np.mean(10.0 ** (noise_db / 10.0)))
-    return float(min(NO_NOISE_SNR, s - n))
 
 
 def _log(lm, prob: float) -> float:
