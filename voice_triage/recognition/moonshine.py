@@ -152,8 +152,13 @@ def prepare(src: Path, dest: Path) -> Path:
             opts.optimized_model_filepath = str(folded)
             opts.log_severity_level = 3
             ort.InferenceSession(str(plain), opts, providers=["CPUExecutionProvider"])
-            logging.getLogger("root").setLevel(logging.ERROR)   # quantize_dynamic's "consider pre-processing"
-            quantize_dynamic(str(folded), str(work / f"{name}.int8.onnx"), weight_type=QuantType.QInt8)
+            root = logging.getLogger()
+            level = root.level
+            root.setLevel(logging.ERROR)   # quantize_dynamic warns "consider pre-processing" on the root logger
+            try:
+                quantize_dynamic(str(folded), str(work / f"{name}.int8.onnx"), weight_type=QuantType.QInt8)
+            finally:
+                root.setLevel(level)
             plain.unlink()
             folded.unlink()
         shutil.copyfile(src / "tokenizer.bin", work / "tokenizer.bin")
