@@ -12,12 +12,14 @@ Latency (every 7th clip per condition, the product's path without the extra cali
 a stream is fed 20 ms chunks; finish() is timed (end of audio -> answer), and so is the longest
 feed() call, which holds the decode run when the speaker has paused for 80 ms (the live endpointer
 waits 500 ms of silence, so that decode is normally done before the end of the audio).
-Second opinion: Moonshine on grey-zone answers when installed (--second-opinion off to compare).
+Second opinion: Moonshine over every phrase when pocketsphinx is not sure, when installed
+(--second-opinion off to compare).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -99,7 +101,8 @@ def run(job: tuple[dict, str, str | None, float | None, bool]) -> dict:
                 verify=ev.verify if np.isfinite(ev.verify) else -99.0,
                 margin=ev.margin if np.isfinite(ev.margin) else 99.0, agreement=ev.agreement,
                 fpp=ev.extra.get("frames_per_phone", 0.0), latency=lat, work=work,
-                extra={k: v for k, v in ev.extra.items()})
+                extra={k: v for k, v in ev.extra.items()},
+                second=dataclasses.asdict(ev.second) if ev.second is not None else None)
 
 
 def table(rows: list[dict]) -> str:
@@ -145,7 +148,7 @@ def main() -> None:
     ap.add_argument("--evidence")
     ap.add_argument("--enhance", default="auto", choices=["auto", "on", "off"])
     ap.add_argument("--second-opinion", default="on", choices=["on", "off"],
-                    help="Moonshine's second opinion on grey-zone answers (on when installed)")
+                    help="Moonshine's second opinion on answers pocketsphinx is not sure of (on when installed)")
     ap.add_argument("--seed-offset", type=int, default=0,
                     help="added to every noise seed: other mixes of the same clips (for fitting the rule)")
     a = ap.parse_args()

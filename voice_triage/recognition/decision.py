@@ -12,12 +12,34 @@ mistake. Scores are engine-specific (calibrate a RejectionRule per engine); the 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..grammar import Grammar
 from .base import Transcript
 
 YES_NO_VALUES = frozenset({"yes", "no", "unknown"})
+
+
+@dataclass(frozen=True)
+class SecondOpinion:
+    """What a second model (Moonshine) made of the same utterance, over every phrase of the grammar.
+
+    text: its best grammar phrase.
+    margin: log P of the best phrase's answer value (all its phrases summed) over the best other
+        value's (commands count as values), in nats.
+    logp: log P of `text` as a whole sentence.
+    gap: logp minus log P of the model's own free transcription (0 = the phrase is what it would
+        have written; out-of-grammar speech gives a large negative gap).
+    free_agrees: its free transcription means the same answer value as `text`.
+    engine_agrees: the engine's own best phrase means the same answer value as `text`.
+    """
+
+    text: str
+    margin: float
+    logp: float
+    gap: float
+    free_agrees: bool
+    engine_agrees: bool
 
 
 @dataclass(frozen=True)
@@ -35,6 +57,7 @@ class Evidence:
         that gave the same answer value (1.0 when the engine makes only one).
     extra: engine diagnostics; "frames_per_phone" (speech frames per phone of `text`) is used
         by RejectionRule.max_frames_per_phone.
+    second: a second model's reading, when the engine asked for one (RejectionRule.wants_opinion).
     """
 
     text: str
@@ -44,26 +67,26 @@ class Evidence:
     frames: int = 0
     agreement: float = 1.0
     extra: dict[str, float] = field(default_factory=dict)
+    second: SecondOpinion | None = None
 
 
 @dataclass(frozen=True)
 class RejectionRule:
     """When to act on a decode.
 
-    score = verify + margin_weight * min(margin, margin_cap). An answer is acted on when the speech
-    lasts no more than max_frames_per_phone per phone of the phrase heard (a long out-of-grammar
-    sentence squeezed onto a short phrase), agreement >= agreement_min, and either
-    - the engine alone is sure: score >= score_min and margin >= margin_min; or
-    - the score is in the grey zone (>= opinion_from) and a second model agrees (`extra` keys set
-      by the engine, log-probabilities in nats): the phrase beats the engine's rival phrase by
-      opinion_margin_min ("opinion_margin"; no rival, no vouching), comes within -opinion_gap_min
-      of the second model's own free transcription ("opinion_gap") and is itself likely enough
-      ("opinion_logp" >= opinion_logp_min); with opinion_agree_min 1 that transcription must also
-      mean the same answer ("opinion_agrees").
-    When the second model prefers the rival by opinion_switch_min or more, the rival is judged the
-    same way instead (`switch`). Confidence is `confidence_at_threshold` at score_min and rises
-    toward 1 as the score clears it by `scale`; for an answer the second model vouched for it rises
-    with that model's margin.
+    score = verify + margin_weight * min(margin, margin_cap). The engine's answer is acted on when
+    it is sure: the speech lasts no more than max_frames_per_phone per phone of the phrase heard (a
+    long out-of-grammar sentence squeezed onto a short phrase), agreement >= agreement_min,
+    score >= score_min and margin >= margin_min.
+    Otherwise, when the engine has a second model (`Evidence.second`, scored over every phrase of
+    the grammar), that model's best answer is acted on when it leads the next answer value by
+    second_margin_min nats (second_agree_margin_min when the engine's best phrase means the same),
+    its phrase is likely enough as a sentence (logp >= second_logp_min) and close to what the model
+    would freely write (gap >= second_gap_min: out-of-grammar speech fails this), and, with
+    second_free_agree, that free transcription means the same answer.
+    Confidence is `confidence_at_threshold` at score_min and rises toward 1 as the score clears it
+    by `scale`; for an answer the second model settled it rises from there with its lead over the
+    bar (e-fold per 2 nats).
     """
 
     score_min: float
@@ -74,57 +97,42 @@ class RejectionRule:
     max_frames_per_phone: float = math.inf
     scale: float = 0.6
     confidence_at_threshold: float = 0.6
-    opinion_from: float = math.inf
-    opinion_margin_min: float = 2.0
-    opinion_gap_min: float = -4.0
-    opinion_logp_min: float = -8.0
-    opinion_agree_min: float = 0.0
-    opinion_switch_min: float = math.inf
+    second_margin_min: float = math.inf
+    second_agree_margin_min: float = math.inf
+    second_logp_min: float = -14.0
+    second_gap_min: float = -8.0
+    second_free_agree: bool = False
 
     def score(self, evidence: Evidence) -> float:
         margin = min(evidence.margin, self.margin_cap)
         return evidence.verify + self.margin_weight * margin
 
-    def _admissible(self, evidence: Evidence) -> bool:
-        return (bool(evidence.text) and evidence.agreement >= self.agreement_min
-                and evidence.extra.get("frames_per_phone", 0.0) <= self.max_frames_per_phone)
-
     def sure(self, evidence: Evidence) -> bool:
         """The engine's own evidence is enough."""
-        return (self._admissible(evidence) and self.score(evidence) >= self.score_min
-                and evidence.margin >= self.margin_min)
+        return (bool(evidence.text) and evidence.agreement >= self.agreement_min
+                and evidence.extra.get("frames_per_phone", 0.0) <= self.max_frames_per_phone
+                and self.score(evidence) >= self.score_min and evidence.margin >= self.margin_min)
+
+    def uses_second(self) -> bool:
+        """This rule lets a second model settle what the engine is not sure of."""
+        return min(self.second_margin_min, self.second_agree_margin_min) < math.inf
 
     def wants_opinion(self, evidence: Evidence) -> bool:
-        """Not sure, but close enough that a second model's agreement would settle it."""
-        return (self._admissible(evidence) and not self.sure(evidence)
-                and self.score(evidence) >= self.opinion_from)
+        """Not sure, and a second model could settle it."""
+        return self.uses_second() and not self.sure(evidence)
 
-    def vouched(self, evidence: Evidence) -> bool:
-        """A second model's opinion (in `extra`) settles a grey-zone answer."""
-        x = evidence.extra
-        return (self.wants_opinion(evidence) and math.isfinite(x.get("opinion_margin", math.inf))
-                and x["opinion_margin"] >= self.opinion_margin_min
-                and x.get("opinion_gap", -math.inf) >= self.opinion_gap_min
-                and x.get("opinion_logp", -math.inf) >= self.opinion_logp_min
-                and x.get("opinion_agrees", 0.0) >= self.opinion_agree_min)
+    def _bar(self, second: SecondOpinion) -> float:
+        return self.second_agree_margin_min if second.engine_agrees else self.second_margin_min
+
+    def settled_by_second(self, evidence: Evidence) -> bool:
+        """The second model's best answer is clear enough to act on (the engine not being sure)."""
+        s = evidence.second
+        return (s is not None and bool(s.text) and self.wants_opinion(evidence)
+                and s.margin >= self._bar(s) and s.logp >= self.second_logp_min
+                and s.gap >= self.second_gap_min and (s.free_agrees or not self.second_free_agree))
 
     def accepts(self, evidence: Evidence) -> bool:
-        return self.sure(evidence) or self.vouched(evidence)
-
-    def switch(self, evidence: Evidence) -> Evidence | None:
-        """For a grey-zone answer where the second model prefers the engine's rival phrase by at
-        least opinion_switch_min nats: the evidence for that rival (the second model's numbers
-        re-expressed for it, "opinion_agrees_rival" as its agreement), else None. The rival is then
-        acted on only if it is vouched for like any other answer."""
-        x = evidence.extra
-        if (not evidence.alternatives or "opinion_margin" not in x or not self.wants_opinion(evidence)
-                or x["opinion_margin"] > -self.opinion_switch_min):
-            return None
-        m = x["opinion_margin"]
-        extra = dict(x, opinion_margin=-m, opinion_logp=x.get("opinion_logp", -math.inf) - m,
-                     opinion_gap=x.get("opinion_gap", -math.inf) - m,
-                     opinion_agrees=x.get("opinion_agrees_rival", 0.0))
-        return replace(evidence, text=evidence.alternatives[0][0], alternatives=((evidence.text, 0.0),), extra=extra)
+        return self.sure(evidence) or self.settled_by_second(evidence)
 
 
 def _squash(x: float, at_zero: float) -> float:
@@ -135,16 +143,17 @@ def _squash(x: float, at_zero: float) -> float:
 
 
 def confidence(evidence: Evidence, rule: RejectionRule) -> float:
-    """How sure we are that the best phrase is what was said, in [0, 1]."""
+    """How sure we are that the engine's best phrase is what was said, in [0, 1]."""
     if not evidence.text or not math.isfinite(evidence.verify):
         return 0.0
-    own = _squash((rule.score(evidence) - rule.score_min) / rule.scale, rule.confidence_at_threshold)
-    if rule.vouched(evidence):
-        # From the acceptance level at the smallest margin allowed toward 1 (e-fold per 2 nats).
-        extra = evidence.extra["opinion_margin"] - rule.opinion_margin_min
-        at = rule.confidence_at_threshold
-        own = max(own, at + (1.0 - at) * (1.0 - math.exp(-extra / 2.0)))
-    return round(own, 4)
+    return round(_squash((rule.score(evidence) - rule.score_min) / rule.scale, rule.confidence_at_threshold), 4)
+
+
+def second_confidence(second: SecondOpinion, rule: RejectionRule) -> float:
+    """Confidence in an answer the second model settled: the acceptance level at its bar, rising
+    toward 1 with its lead over the bar (e-fold per 2 nats)."""
+    at = rule.confidence_at_threshold
+    return round(at + (1.0 - at) * (1.0 - math.exp(-max(0.0, second.margin - rule._bar(second)) / 2.0)), 4)
 
 
 def is_yes_no(grammar: Grammar) -> bool:
@@ -154,18 +163,16 @@ def is_yes_no(grammar: Grammar) -> bool:
 def decide(grammar: Grammar, evidence: Evidence, rule: RejectionRule) -> Transcript:
     """The Transcript the product acts on: answer None when nothing, or too unsure, was heard.
 
-    A rejected answer keeps its text (for logs and the transcribe JSON) with a confidence below
-    the acceptance bar, so that confidence and answer never disagree.
+    A rejected answer keeps the engine's text (for logs and the transcribe JSON) with a confidence
+    below the acceptance bar, so that confidence and answer never disagree.
     """
-    accepted = rule.accepts(evidence)
-    if not accepted:
-        rival = rule.switch(evidence)
-        if rival is not None and rule.vouched(rival):
-            evidence, accepted = rival, True   # the second model heard the engine's runner-up, clearly
-    value = grammar.match(evidence.text) if evidence.text else None
-    conf = confidence(evidence, rule) if value is not None else 0.0
-    ok = value is not None and accepted
-    if not ok:
-        conf = min(conf, round(rule.confidence_at_threshold * 0.8, 4))
-    alts = tuple((t, round(conf * math.exp(-max(gap, 0.0)), 4)) for t, gap in evidence.alternatives)
-    return Transcript(text=evidence.text, answer=value if ok else None, confidence=conf, alternatives=alts)
+    text, conf, ok = evidence.text, 0.0, False
+    if rule.sure(evidence) and grammar.match(text) is not None:
+        conf, ok = confidence(evidence, rule), True
+    elif rule.settled_by_second(evidence) and grammar.match(evidence.second.text) is not None:
+        text, conf, ok = evidence.second.text, second_confidence(evidence.second, rule), True
+    elif text and grammar.match(text) is not None:
+        conf = min(confidence(evidence, rule), round(rule.confidence_at_threshold * 0.8, 4))
+    value = grammar.match(text) if ok else None
+    alts = tuple((t, round(conf * math.exp(-max(gap, 0.0)), 4)) for t, gap in evidence.alternatives if t != text)
+    return Transcript(text=text, answer=value, confidence=conf, alternatives=alts)

@@ -2,15 +2,17 @@
 model files ship inside the `moonshine-cpp` wheel on PyPI, run here through onnxruntime.
 
 pocketsphinx alone must reject many answers it heard right (its confidence overlaps with its
-mistakes). For an answer in that grey zone, Moonshine scores the phrase pocketsphinx heard against
-its rival (the best phrase meaning something else) and against its own free transcription of the
-same audio; an answer both models agree on is acted on (see decision.RejectionRule).
+mistakes), and under background talk its best phrase is often wrong. For an answer it is not sure
+of, Moonshine scores every phrase of the prompt's grammar (teacher-forced, as whole sentences) and
+writes its own free transcription of the same audio; its best answer is acted on when it clearly
+leads (see decision.RejectionRule.settled_by_second).
 
 The wheel's own native library is not used (it stops with "illegal instruction" on some CPUs),
 and its 8-bit ORT-format files would turn their weights back into floats on every call. So the
 first use prepares them once: rebuilt as ONNX (ortformat.py), the decoder cut down to its
-no-cache branch, the weights folded and re-quantised to int8 by onnxruntime's own tools
-(~10 s), and cached under ~/.cache/voice-triage (XDG_CACHE_HOME). Nothing is downloaded.
+no-cache branch and made cheap for scoring many phrases at once (ortformat.for_scoring), the
+weights folded and re-quantised to int8 by onnxruntime's own tools (~10 s), and cached under
+~/.cache/voice-triage (XDG_CACHE_HOME). Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ..errors import ModelError
 log = logging.getLogger(__name__)
 
 PACKAGE = "moonshine-cpp"
-PREPARED_VERSION = "1"      # bump when prepare() changes what it writes
+PREPARED_VERSION = "2"      # bump when prepare() changes what it writes
 BOS, EOS = 1, 2
 BYTE_TOKENS = range(3, 259)  # <0x00>..<0xFF>
 SPACE = "\u2581"
@@ -135,12 +137,12 @@ def prepare(src: Path, dest: Path) -> Path:
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from .ortformat import load_ort_model, without_cache_branch
+    from .ortformat import for_scoring, load_ort_model, without_cache_branch
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
     try:
-        for name, fix in (("encoder", None), ("decoder", without_cache_branch)):
+        for name, fix in (("encoder", None), ("decoder", lambda m: for_scoring(without_cache_branch(m)))):
             src_file = src / ("encoder_model.ort" if name == "encoder" else "decoder_model_merged.ort")
             model = load_ort_model(src_file)
             if fix is not None:
@@ -248,24 +250,32 @@ class MoonshineJudge:
         return Opinion(scores, self.tokenizer.decode(free_ids), free_logp)
 
     def _score(self, hidden: np.ndarray, phrases: list[str]) -> dict[str, float]:
-        seqs = [self._ids(p) + [EOS] for p in phrases]
-        width = max(len(s) for s in seqs)
-        ids = np.full((len(seqs), width), EOS, dtype=np.int64)
-        ids[:, 0] = BOS
-        for k, s in enumerate(seqs):
-            ids[k, 1:len(s)] = s[:-1]
-        feeds = {"input_ids": ids, "encoder_hidden_states": np.repeat(hidden, len(seqs), 0)}
-        logits = self._decoder.run(None, feeds)[0]
-        logp = self._log_softmax(logits)
-        return {p: float(sum(logp[k, i, t] for i, t in enumerate(s))) for k, (p, s) in enumerate(zip(phrases, seqs))}
+        """log P(phrase, then the end) for each phrase, teacher-forced; phrases of the same token
+        length go in one batch (no padding: the int8 decoder quantises its activations per batch,
+        so padding would change the scores; this way a phrase's score depends only on the audio and
+        on which phrases share its length, and the same grammar always gives the same batches)."""
+        seqs = {p: self._ids(p) + [EOS] for p in phrases}
+        by_length: dict[int, list[str]] = {}
+        for p in phrases:
+            by_length.setdefault(len(seqs[p]), []).append(p)
+        out: dict[str, float] = {}
+        for length in sorted(by_length):
+            group = by_length[length]
+            targets = np.array([seqs[p] for p in group], dtype=np.int64)
+            inputs = np.concatenate([np.full((len(group), 1), BOS, dtype=np.int64), targets[:, :-1]], axis=1)
+            logp = self._decoder.run(["token_logp"], {"input_ids": inputs, "target_ids": targets,
+                                                      "encoder_hidden_states": hidden})[0]
+            out.update((p, float(logp[k].sum())) for k, p in enumerate(group))
+        return {p: out[p] for p in phrases}
 
     def _greedy(self, hidden: np.ndarray, limit: int) -> tuple[list[int], float]:
         """Free transcription, at most `limit` tokens (longer than any phrase asked about + 2 is
         not one of them)."""
         seq, total = [BOS], 0.0
         for _ in range(limit):
-            logits = self._decoder.run(None, {"input_ids": np.array([seq], dtype=np.int64),
-                                              "encoder_hidden_states": hidden})[0][0, -1]
+            ids = np.array([seq], dtype=np.int64)
+            logits = self._decoder.run(["logits"], {"input_ids": ids, "target_ids": np.zeros_like(ids),
+                                                    "encoder_hidden_states": hidden})[0][0, -1]
             logp = self._log_softmax(logits)
             t = int(logp.argmax())
             total += float(logp[t])

@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.tools.ort_format_model.ort_flatbuffers_py.fbs import (
     AttributeType,
     DimensionValueType,
@@ -152,3 +153,45 @@ def without_cache_branch(model: onnx.ModelProto, output: str = "logits") -> onnx
     outputs = [o for o in list(g.output) + list(branch.output) if o.name == output][:1]
     graph = helper.make_graph(keep, "decoder_no_cache", inputs, outputs, inits)
     return helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
+
+
+def for_scoring(model: onnx.ModelProto, logits: str = "logits") -> onnx.ModelProto:
+    """The no-cache decoder made cheap for scoring many phrases against one utterance:
+    - encoder_hidden_states may have batch 1 while input_ids has batch N: each cross-attention
+      key/value reshape takes its batch from its own tensor (ONNX Reshape's 0), so the encoder's
+      keys and values are projected once and broadcast, not once per phrase;
+    - a second input `target_ids` (like input_ids) and output `token_logp`: log P(target_ids[b, i])
+      at each position, the log-softmax and the pick done inside the graph (doing them in numpy
+      over the 32k vocabulary cost as much as the decoder itself).
+    `logits` stays an output (free transcription reads it; target_ids is then ignored)."""
+    g = model.graph
+    made_by = {o: n for n in g.node for o in n.output}
+    g.initializer.append(numpy_helper.from_array(np.array([0], dtype=np.int64), "vt_batch_from_input"))
+    g.initializer.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), "vt_last_axis"))
+    nodes, shared = [], 0
+    for n in g.node:
+        src = made_by.get(n.input[0]) if n.op_type == "Reshape" else None
+        if (src is not None and "/encoder_attn/" in n.name
+                and ("/k_proj/" in src.name or "/v_proj/" in src.name)):
+            shape = made_by.get(n.input[1])
+            if shape is None or shape.op_type != "Concat":
+                raise ValueError(f"unexpected cross-attention reshape in the decoder: {n.name}")
+            name = f"{n.name}_vt_shape"
+            nodes.append(helper.make_node("Concat", ["vt_batch_from_input", *shape.input[1:]], [name],
+                                          axis=0, name=name))
+            n.input[1] = name
+            shared += 1
+        nodes.append(n)
+    if shared == 0:
+        raise ValueError("the decoder has no cross-attention reshapes to share")
+    nodes += [
+        helper.make_node("LogSoftmax", [logits], ["vt_logp"], axis=-1, name="vt_logsoftmax"),
+        helper.make_node("Unsqueeze", ["target_ids", "vt_last_axis"], ["vt_targets"], name="vt_unsqueeze"),
+        helper.make_node("GatherElements", ["vt_logp", "vt_targets"], ["vt_picked"], axis=-1, name="vt_pick"),
+        helper.make_node("Squeeze", ["vt_picked", "vt_last_axis"], ["token_logp"], name="vt_squeeze"),
+    ]
+    del g.node[:]
+    g.node.extend(nodes)
+    g.input.append(helper.make_tensor_value_info("target_ids", TensorProto.INT64, ["batch", "seq"]))
+    g.output.append(helper.make_tensor_value_info("token_logp", TensorProto.FLOAT, ["batch", "seq"]))
+    return model
