@@ -121,18 +121,16 @@ class RejectionRule:
         """Not sure, and a second model could settle it."""
         return self.uses_second() and not self.sure(evidence)
 
-    def _bar(self, second: SecondOpinion) -> float:
+    def second_bar(self, second: SecondOpinion) -> float:
+        """The lead the second model needs for its answer."""
         return self.second_agree_margin_min if second.engine_agrees else self.second_margin_min
 
     def settled_by_second(self, evidence: Evidence) -> bool:
         """The second model's best answer is clear enough to act on (the engine not being sure)."""
         s = evidence.second
         return (s is not None and bool(s.text) and self.wants_opinion(evidence)
-                and s.margin >= self._bar(s) and s.logp >= self.second_logp_min
+                and s.margin >= self.second_bar(s) and s.logp >= self.second_logp_min
                 and s.gap >= self.second_gap_min and (s.free_agrees or not self.second_free_agree))
-
-    def accepts(self, evidence: Evidence) -> bool:
-        return self.sure(evidence) or self.settled_by_second(evidence)
 
 
 def _squash(x: float, at_zero: float) -> float:
@@ -153,7 +151,7 @@ def second_confidence(second: SecondOpinion, rule: RejectionRule) -> float:
     """Confidence in an answer the second model settled: the acceptance level at its bar, rising
     toward 1 with its lead over the bar (e-fold per 2 nats)."""
     at = rule.confidence_at_threshold
-    return round(at + (1.0 - at) * (1.0 - math.exp(-max(0.0, second.margin - rule._bar(second)) / 2.0)), 4)
+    return round(at + (1.0 - at) * (1.0 - math.exp(-max(0.0, second.margin - rule.second_bar(second)) / 2.0)), 4)
 
 
 def is_yes_no(grammar: Grammar) -> bool:
@@ -166,13 +164,15 @@ def decide(grammar: Grammar, evidence: Evidence, rule: RejectionRule) -> Transcr
     A rejected answer keeps the engine's text (for logs and the transcribe JSON) with a confidence
     below the acceptance bar, so that confidence and answer never disagree.
     """
-    text, conf, ok = evidence.text, 0.0, False
-    if rule.sure(evidence) and grammar.match(text) is not None:
-        conf, ok = confidence(evidence, rule), True
-    elif rule.settled_by_second(evidence) and grammar.match(evidence.second.text) is not None:
-        text, conf, ok = evidence.second.text, second_confidence(evidence.second, rule), True
-    elif text and grammar.match(text) is not None:
+    heard = grammar.match(evidence.text) if evidence.text else None
+    text, conf, answer = evidence.text, 0.0, None
+    second = evidence.second
+    settled = grammar.match(second.text) if second is not None and rule.settled_by_second(evidence) else None
+    if heard is not None and rule.sure(evidence):
+        conf, answer = confidence(evidence, rule), heard
+    elif second is not None and settled is not None:
+        text, conf, answer = second.text, second_confidence(second, rule), settled
+    elif heard is not None:
         conf = min(confidence(evidence, rule), round(rule.confidence_at_threshold * 0.8, 4))
-    value = grammar.match(text) if ok else None
     alts = tuple((t, round(conf * math.exp(-max(gap, 0.0)), 4)) for t, gap in evidence.alternatives if t != text)
-    return Transcript(text=text, answer=value, confidence=conf, alternatives=alts)
+    return Transcript(text=text, answer=answer, confidence=conf, alternatives=alts)
