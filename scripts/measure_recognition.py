@@ -97,6 +97,7 @@ def run(job: tuple[dict, str, str | None, float | None, bool]) -> dict:
     t = decide(g, ev, rec.rule_for(g))
     rival = ev.alternatives[0][0] if ev.alternatives else ""
     return dict(clip, cond=cond, text=ev.text, heard=g.match(ev.text) if ev.text else None, answer=t.answer,
+                confidence=t.confidence, guess=t.guess,
                 rival=rival, rival_heard=g.match(rival) if rival else None,
                 verify=ev.verify if np.isfinite(ev.verify) else -99.0,
                 margin=ev.margin if np.isfinite(ev.margin) else 99.0, agreement=ev.agreement,
@@ -107,8 +108,9 @@ def run(job: tuple[dict, str, str | None, float | None, bool]) -> dict:
 
 def table(rows: list[dict]) -> str:
     conds = list(dict.fromkeys(r["cond"] for r in rows))
-    lines = ["| group | condition | n | correct | rejected | wrong | yes/no wrong | best-phrase right | OOG accepted (yes/no) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| group | condition | n | correct | rejected | (of which a guess read back: right / wrong) | wrong "
+             "| yes/no wrong | best-phrase right | OOG accepted (yes/no) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for grp in ("tuned", "heldout"):
         for cond in conds:
             rs = [r for r in rows if r["group"] == grp and r["cond"] == cond]
@@ -121,14 +123,17 @@ def table(rows: list[dict]) -> str:
             ynw = sum(1 for r in rs if r["answer"] is not None and r["answer"] != r["value"]
                       and ({r["answer"], r["value"]} & YES_NO))
             best = sum(r["heard"] == r["value"] for r in rs)
-            lines.append(f"| {grp} | {cond} | {n} | {ok / n:.1%} | {rej / n:.1%} | {wrong / n:.2%} | {ynw} | "
-                         f"{best / n:.1%} | |")
+            g_ok = sum(r["answer"] is None and r.get("guess") == r["value"] for r in rs)
+            g_bad = sum(r["answer"] is None and r.get("guess") not in (None, r["value"]) for r in rs)
+            lines.append(f"| {grp} | {cond} | {n} | {ok / n:.1%} | {rej / n:.1%} | {g_ok / n:.1%} / {g_bad / n:.1%} "
+                         f"| {wrong / n:.2%} | {ynw} | {best / n:.1%} | |")
     for cond in conds:
         rs = [r for r in rows if r["group"] == "oog" and r["cond"] == cond]
         if rs:
             acc = sum(r["answer"] is not None for r in rs)
             accyn = sum(r["answer"] is not None and r["grammar"] == "yes_no" for r in rs)
-            lines.append(f"| oog | {cond} | {len(rs)} | | | | | | {acc} ({accyn}) |")
+            guessed = sum(r["answer"] is None and r.get("guess") is not None for r in rs)
+            lines.append(f"| oog | {cond} | {len(rs)} | | | {guessed} guessed | | | | {acc} ({accyn}) |")
     lat = [r["latency"] for r in rows if r["latency"] is not None]
     if lat:
         work = [r["work"] for r in rows if r["work"] is not None]

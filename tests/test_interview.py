@@ -51,7 +51,7 @@ class Person:
     """Answers like someone whose true answers are `answers`, except where `script` says
     otherwise: script maps a key to the responses for its next listens, in order. Keys: a
     question id (its answer prompts), ("confirm", qid) for a read-back of one question,
-    "confirm_nos" for a section read-back, "offer_repeat", "confirm_stop". A response is a value
+    "confirm_nos" for the red-flag read-back, "offer_repeat", "confirm_stop". A response is a value
     or command id (heard with confidence 1), None (silence), GARBLED, a Transcript, or a callable
     raising (Ctrl-C)."""
 
@@ -225,13 +225,74 @@ def test_a_rejected_red_flag_yes_asks_again(content):
     assert result.assessment.urgency is Urgency.ROUTINE
 
 
+# --- guesses: what the recogniser leans to but would not act on --------------------------------
+
+def guessed(value: str, text: str = "mumble") -> Transcript:
+    return Transcript(text, None, 0.3, guess=value)
+
+
+def test_a_right_guess_is_read_back_and_settled_by_one_yes(content):
+    answers = {**ROUTINE, "pain_location": "mid_buttock"}
+    result, person, voice = run(content, answers, {"pain_location": [guessed("mid_buttock")]})
+    confirm = person.asked(("confirm", "pain_location"))
+    assert len(confirm) == 1 and confirm[0].expect == (("pain_location", "mid_buttock"),)
+    assert confirm[0].prompt.startswith("I'm not sure I heard you. I think you said")
+    assert len(person.asked("pain_location")) == 1          # not asked again
+    assert result.answers["pain_location"] == "mid_buttock"
+    assert interview.message(content, "not_understood") not in voice.said
+
+
+def test_a_guessed_red_flag_no_is_read_back_alone_and_left_out_of_the_section_read_back(content):
+    result, person, _ = run(content, ROUTINE, {"rf_saddle": [guessed("no")]})
+    confirm = person.asked(("confirm", "rf_saddle"))
+    assert len(confirm) == 1 and "I want to be sure" in confirm[0].prompt
+    nos = person.asked("confirm_nos")
+    assert len(nos) == 1 and ("rf_saddle", "no") not in nos[0].expect
+    assert result.answers["rf_saddle"] == "no"
+
+
+def test_a_wrong_guess_rejected_asks_the_question_again(content):
+    answers = {**ROUTINE, "rf_both_legs": "yes"}
+    result, person, voice = run(content, answers, {"rf_both_legs": [guessed("no")]})
+    assert person.asked(("confirm", "rf_both_legs"))[0].expect == (("rf_both_legs", "no"),)
+    assert interview.message(content, "confirm_rejected") in voice.said
+    assert len(person.asked("rf_both_legs")) == 2
+    assert result.answers["rf_both_legs"] == "yes"          # then its own read-back, and kept
+
+
+def test_three_wrong_guesses_give_up_as_any_failed_tries_do(content):
+    answers = {**ROUTINE, "pain_spread": "thigh"}
+    script = {"pain_spread": [guessed("foot")] * 3}
+    result, person, _ = run(content, answers, script)
+    assert len(person.asked(("confirm", "pain_spread"))) == 3
+    assert result.answers["pain_spread"] == "unknown"
+
+
+def test_a_guess_the_question_cannot_take_is_not_read_back(content):
+    # A command, or a location under a yes/no question, is not offered back: plain re-ask.
+    script = {"rf_saddle": [guessed("help"), guessed("outer_hip")]}
+    result, person, voice = run(content, ROUTINE, script)
+    assert person.asked(("confirm", "rf_saddle")) == []
+    assert len(person.asked("rf_saddle")) == 3
+    assert voice.said.count(interview.message(content, "not_understood")) >= 2
+    assert result.answers["rf_saddle"] == "no"
+
+
+def test_a_guess_at_a_read_back_is_not_taken(content):
+    answers = {**ROUTINE, "rf_saddle": "yes"}
+    result, person, _ = run(content, answers, {("confirm", "rf_saddle"): [guessed("yes"), "yes"]})
+    assert len(person.asked(("confirm", "rf_saddle"))) == 2
+    assert result.answers["rf_saddle"] == "yes"
+
+
 def test_red_flag_nos_are_confirmed_together(content):
     result, person, _ = run(content, ROUTINE)
     nos = person.asked("confirm_nos")
-    assert [set(a.expect) for a in nos] == [{(f, "no") for f in EMERGENCY_FLAGS},
-                                             {(f, "no") for f in URGENT_FLAGS}]
-    for flag in EMERGENCY_FLAGS:
+    # One read-back for the whole red-flag section, after its last question.
+    assert [set(a.expect) for a in nos] == [{(f, "no") for f in EMERGENCY_FLAGS + URGENT_FLAGS}]
+    for flag in EMERGENCY_FLAGS + URGENT_FLAGS:
         assert content.red_flags[flag].meaning.lower() in nos[0].prompt.lower()
+    assert person.listens.index(nos[0]) > max(person.listens.index(a) for a in person.asked("rf_urgent_any"))
     # Each emergency flag was asked on its own, once; the urgent ones under the grouped question.
     for flag in EMERGENCY_FLAGS:
         assert len(person.asked(flag)) == 1
@@ -248,10 +309,17 @@ def test_rejected_nos_are_asked_again_one_by_one(content):
 
 
 def test_rejected_group_no_asks_each_member(content):
-    # The emergency read-back is accepted, the urgent one rejected.
-    result, person, _ = run(content, ROUTINE, {"confirm_nos": ["yes", "no"]})
+    # The read-back of every red-flag "no" is rejected: the emergency flags are asked again, and
+    # the grouped "no" no longer speaks for its members, so each is asked on its own; every "no"
+    # is then read back alone.
+    result, person, _ = run(content, ROUTINE, {"confirm_nos": ["no"]})
+    assert len(person.asked("confirm_nos")) == 1
+    for flag in EMERGENCY_FLAGS:
+        assert len(person.asked(flag)) == 2
     for flag in URGENT_FLAGS:
         assert len(person.asked(flag)) == 1
+    for flag in EMERGENCY_FLAGS + URGENT_FLAGS:
+        assert len(person.asked(("confirm", flag))) == 1
         assert result.answers[flag] == "no"
     assert result.assessment.urgency is Urgency.ROUTINE
 
@@ -350,8 +418,10 @@ def test_back_at_a_confirmation_asks_that_question_again(content):
 def test_back_at_the_section_read_back_reasks_the_last_flag(content):
     script = {"confirm_nos": ["back"]}
     result, person, _ = run(content, ROUTINE, script)
-    assert len(person.asked(EMERGENCY_FLAGS[-1])) == 2
-    assert len(person.asked(EMERGENCY_FLAGS[0])) == 1
+    # The last question before the read-back is the grouped urgent one.
+    assert len(person.asked(GROUP)) == 2
+    assert len(person.asked(EMERGENCY_FLAGS[-1])) == 1
+    assert len(person.asked("confirm_nos")) == 2
     assert all(result.answers[f] == "no" for f in RED_FLAGS)
 
 
@@ -383,7 +453,8 @@ def test_commands_at_a_read_back(content):
     assert len(confirms) == 3 and len({a.prompt for a in confirms}) == 1
     assert interview.message(content, "confirm_unclear") in voice.said
     nos = person.asked("confirm_nos")
-    assert len(nos) == 3 and nos[0].prompt == nos[1].prompt != nos[2].prompt
+    assert len(nos) == 2 and nos[0].prompt == nos[1].prompt
+    assert ("rf_saddle", "no") not in nos[0].expect and len(nos[0].expect) == len(RED_FLAGS) - 1
     assert result.answers["rf_saddle"] == "yes"
 
 

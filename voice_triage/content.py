@@ -41,6 +41,7 @@ MESSAGE_PLACEHOLDERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "reprompt_options": ("options",), "options": ("options",), "list_join": (), "list_last": (),
     "help_commands": (), "too_many_tries": (),
     "confirm": ("readback",), "confirm_red_flag": ("readback",), "confirm_rejected": (),
+    "confirm_guess": ("readback",), "confirm_guess_red_flag": ("readback",),
     "confirm_unclear": (),
     "red_flag_yes": ("meaning", "if_present"), "red_flag_unclear": ("meaning", "if_present"),
     "help_offer": (), "confirm_nos": ("items",), "confirm_nos_rejected": (),

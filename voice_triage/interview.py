@@ -12,10 +12,13 @@ prompt in flight (a question, a confirmation, the offer to repeat the result) wi
 tries, which drive the re-prompt ladder.
 
 Order: red flags first (each emergency flag on its own; a grouped urgent question with a
-follow-up per member on "yes" or "I don't know"; the section's "no"s confirmed together), then
+follow-up per member on "yes" or "I don't know"; all their "no"s confirmed together at the end), then
 the location questions, then the yes/no symptom questions chosen adaptively: next the one whose
 answers move the two leading causes apart most, and none once `rules.decided` says no answer
 left could change the urgency or the first cause.
+
+Not understood: a fair guess from the recogniser (Transcript.guess) is read back ("I think you
+said ... Is that right?"), which one "yes" settles; otherwise the re-prompt ladder.
 """
 
 from __future__ import annotations
@@ -131,6 +134,7 @@ class Ask:
     value: str | None = None           # CONFIRM: the value read back
     flags: tuple[str, ...] = ()        # CONFIRM_NOS: the red flags read back
     red_flag: bool = False             # CONFIRM: a red-flag read-back ("I want to be sure")
+    guess: bool = False                # CONFIRM: of what the recogniser only guessed ("I think you said")
     tries: int = 0                     # failed tries so far
     resume: "Ask | None" = None        # CONFIRM_STOP: the ask to go back to
 
@@ -258,17 +262,21 @@ def _next_ask(state: State) -> Ask | None:
     after "go back" the undone question comes again."""
     content, p, policy = state.content, state.progress, state.policy
     answers = p.answer_map
+    order: list[str] = []
     for _section, items in red_flag_sections(content):
         for q in items:
             if q.id not in answers:
                 return Ask(AskKind.QUESTION, q.id)
+            order.append(q.id)
             for m in q.members:
                 if m not in answers:
                     return Ask(AskKind.QUESTION, m)
-        section_flags = {q.id for q in items} | {m for q in items for m in q.members}
-        pending = tuple(f for f in p.pending_nos if f in section_flags)
-        if pending and policy.confirm_nos:
-            return Ask(AskKind.CONFIRM_NOS, flags=pending)
+                order.append(m)
+    # Every red-flag "no" is read back once, together, when the danger signs are all asked (one
+    # read-back for the whole section instead of one per urgency: a turn saved in every session).
+    pending = tuple(f for f in order if f in p.pending_nos)
+    if pending and policy.confirm_nos:
+        return Ask(AskKind.CONFIRM_NOS, flags=pending)
     loc, yn = symptom_questions(content)
     for qid in loc:
         if qid not in answers:
@@ -292,6 +300,8 @@ def _question_prompt(state: State, ask: Ask) -> str:
     if ask.kind == AskKind.CONFIRM:
         q = content.questions[ask.question_id]
         readback = q.readback.get(ask.value, ask.value.replace("_", " "))
+        if ask.guess:
+            return message(content, "confirm_guess_red_flag" if ask.red_flag else "confirm_guess", readback=readback)
         return message(content, "confirm_red_flag" if ask.red_flag else "confirm", readback=readback)
     if ask.kind == AskKind.CONFIRM_NOS:
         items = " ".join(_meaning(content, f).rstrip(".") + "." for f in ask.flags)
@@ -374,6 +384,8 @@ def step(state: State, event: Event) -> tuple[State, list[Action]]:
         return _failed(state, silence=True)
     t = event.transcript
     if t.answer is None:
+        if t.guess is not None and state.ask.kind == AskKind.QUESTION:
+            return _guessed(state, t.guess)
         return _failed(state, silence=False)
     if t.answer in {c.value for c in Command}:
         return _command(state, Command(t.answer), t)
@@ -491,6 +503,17 @@ def _failed(state: State, *, silence: bool) -> tuple[State, list[Action]]:
     help_offer = message(content, "help_offer") if ask.kind == AskKind.QUESTION else ""
     again = _short_prompt(state, ask) if ask.kind == AskKind.QUESTION else _question_prompt(state, ask)
     return _put(state, ask, [opener], " ".join(s for s in (again, options, help_offer) if s))
+
+
+def _guessed(state: State, value: str) -> tuple[State, list[Action]]:
+    """Not clear enough to act on, but the recogniser leans to `value`: read it back ("I think you
+    said ...") rather than ask the whole question again. A "yes" records it as a confirmed answer;
+    a "no" counts as a failed try, as any rejected read-back does."""
+    ask = state.ask
+    q = state.content.questions[ask.question_id]
+    if value not in set(q.options) | {Answer.UNKNOWN.value}:
+        return _failed(state, silence=False)
+    return _put(state, Ask(AskKind.CONFIRM, q.id, value, red_flag=is_red_flag(q), guess=True), [])
 
 
 def _nos_rejected(state: State, said: list[Action]) -> tuple[State, list[Action]]:

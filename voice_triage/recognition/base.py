@@ -21,12 +21,16 @@ class Transcript:
         or the engine was too unsure (the interview then asks again).
     confidence: in [0, 1]; how sure the product is that `answer` is what was said.
     alternatives: other (text, confidence) hypotheses, best first.
+    guess: when `answer` is None, the value the recogniser leans to if it is a fair guess (None
+        otherwise): not acted on, but the spoken interview may read it back ("I think you said
+        ... Is that right?") instead of asking the whole question again. Not in the JSON.
     """
 
     text: str
     answer: str | None
     confidence: float
     alternatives: tuple[tuple[str, float], ...] = ()
+    guess: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {"text": self.text, "answer": self.answer, "confidence": round(float(self.confidence), 4)}
