@@ -260,20 +260,22 @@ def test_a_sure_location_answer_moonshine_clearly_contradicts_is_read_back_not_a
 
 def test_a_just_sure_answer_backed_by_moonshine_is_not_read_back() -> None:
     from voice_triage.recognition.decision import confidence
-    from voice_triage.recognition.sphinx import RULE_YES_NO
+    from voice_triage.recognition.sphinx import RULE_OTHER, RULE_YES_NO
     from voice_triage.session import VOICE_POLICY
+    g = GRAMMARS["pain_location"]
+    just = Evidence("lower back", verify=-2.5, margin=2.5, frames=60)      # score just over the bar
+    assert RULE_OTHER.sure(just) and confidence(just, RULE_OTHER) < VOICE_POLICY.confirm_below
+    assert RULE_OTHER.wants_opinion(just)
+    backed = decide(g, replace(just, second=_second(margin=5.0, engine_agrees=True)), RULE_OTHER)
+    assert backed.answer == "lower_back" and backed.confidence >= VOICE_POLICY.confirm_below
+    for kw in ({"margin": 2.0}, {"engine_agrees": False, "text": "the groin", "margin": 4.0}, {"logp": -20.0}):
+        t = decide(g, replace(just, second=_second(**{"margin": 5.0, "engine_agrees": True, **kw})), RULE_OTHER)
+        assert t.answer == "lower_back" and t.confidence < VOICE_POLICY.confirm_below, kw
+    # Yes/no answers pocketsphinx is sure of, even only just, do not wait for Moonshine (latency).
     yn = GRAMMARS["yes_no"]
-    just = Evidence("nope", verify=-2.2, margin=math.inf, frames=50)      # score just over the bar
-    assert RULE_YES_NO.sure(just) and confidence(just, RULE_YES_NO) < VOICE_POLICY.confirm_below
-    assert RULE_YES_NO.wants_opinion(just)
-    backed = decide(yn, replace(just, second=_second("no", margin=5.0, engine_agrees=True)), RULE_YES_NO)
-    assert backed.answer == "no" and backed.confidence >= VOICE_POLICY.confirm_below
-    for kw in ({"margin": 2.0}, {"engine_agrees": False, "text": "yes"}, {"logp": -20.0}):
-        t = decide(yn, replace(just, second=_second(**{"text": "no", "margin": 5.0, "engine_agrees": True, **kw})),
-                   RULE_YES_NO)
-        assert t.answer == "no" and t.confidence < VOICE_POLICY.confirm_below, kw
-    # A clearly sure answer does not wait for Moonshine at all.
-    assert not RULE_YES_NO.wants_opinion(Evidence("no", verify=-0.2, margin=3.0, frames=50))
+    just_no = Evidence("nope", verify=-2.2, margin=math.inf, frames=50)
+    assert RULE_YES_NO.sure(just_no) and confidence(just_no, RULE_YES_NO) < VOICE_POLICY.confirm_below
+    assert not RULE_YES_NO.wants_opinion(just_no)
 
 
 @pytest.mark.slow
