@@ -111,7 +111,6 @@ def test_sessions_are_up_to_date_with_the_interview(tmp_path):
 KNOWN_MISHEARD = {
     "go_back": "hibari 'no' is heard as 'help'; Moonshine's 'no' leads by 5 (bar 6): read back as a guess",
     "red_flag_confirmed": "espeak 'nope' (no.1.wav): Moonshine's free transcription disagrees: read back as a guess",
-    "silence_then_answer": "flite_awb 'yes': Moonshine's free transcription is 'Yosh': read back as a guess",
     "stop_halfway": "espeak 'nope' (no.1.wav): Moonshine's free transcription disagrees: read back as a guess",
 }
 # (The same weakness picked stop_halfway_2's voice: piper joe's and hibari's one-word "stop" are

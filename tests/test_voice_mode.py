@@ -116,9 +116,10 @@ def test_what_the_microphone_heard_before_listening_is_dropped(audio_server, sph
 
 @pytest.mark.slow
 def test_the_demo_ear_plays_and_recognises_a_recorded_session(tmp_path: Path, sphinx) -> None:
-    # No to the four emergency red flags, then yes to "you said no to all of these?".
+    # No to the four emergency red flags and to the urgent ones together, then yes to "you said
+    # no to all of these?".
     no, yes = load_wav(surest(sphinx, "no")), load_wav(surest(sphinx, "yes"))
-    for n, answer in enumerate([no, no, no, no, yes], start=1):
+    for n, answer in enumerate([no, no, no, no, no, yes], start=1):
         write_wav(tmp_path / f"{n:02d}.wav", answer)
     out = io.StringIO()
     content = load_content("en")
