@@ -11,7 +11,10 @@ condition (clean; white noise 10 dB; background talk 10 dB), it runs `session.si
 interview asks, a simulated person answers from the vignette by playing that voice's clip for
 the answer, and the bundled recogniser (or --engine) hears it. Noisy conditions mix every clip
 with `voice_triage.noise.mix` into a temporary phrases folder first (fixed seeds, so a rerun
-gives the same numbers). Speed: each worker takes one voice and condition at a time and
+gives the same numbers), --draws times over independent stretches of noise (default 4), as
+`<value>.N.wav` variants that simulate plays in turn: someone who says "no" again is heard over
+other noise than the first time. With --draws 1 every repeat of a clip in a session is the very
+same recording, so one clip the recogniser cannot hear fails every time it comes round. Speed: each worker takes one voice and condition at a time and
 recognises a given clip under a given grammar once, reusing the answer in later sessions (the
 recogniser keeps no state between utterances); `--no-cache` calls `session.simulate` for every
 session instead (about 20x slower) to check that. Held-out voices hear held-out babble (other talkers than the tuning
@@ -106,21 +109,30 @@ def noise_kind(condition: str, heldout: bool) -> tuple[str, float] | None:
     return kind, float(snr)
 
 
-def make_phrases(dest: Path, clips: dict[str, list[Path]], condition: str, heldout: bool, voice: str) -> None:
-    """A phrases folder for simulate: each clip as <value>[.N].wav, noise mixed in (seeded per clip)."""
+def make_phrases(dest: Path, clips: dict[str, list[Path]], condition: str, heldout: bool, voice: str,
+                 draws: int = 1) -> None:
+    """A phrases folder for simulate: each clip as <value>[.N].wav, noise mixed in (seeded per clip).
+
+    With `draws` > 1 each clip is mixed with that many independent stretches of noise, numbered so
+    that simulate's rotation changes the wording first and then the noise: a person who says "no"
+    a second time is heard over other noise, not over the very same noise again (with one draw,
+    every repeat of a clip in a session is the identical recording, so a try that failed fails
+    again each time that clip comes round)."""
     from voice_triage.audio import load_wav, write_wav
     from voice_triage.noise import mix
 
     dest.mkdir(parents=True)
     noise = noise_kind(condition, heldout)
     for value, paths in clips.items():
-        for i, src in enumerate(paths):
+        variants = [(src, 0) for src in paths] if noise is None else \
+            [(src, d) for d in range(max(1, draws)) for src in paths]
+        for i, (src, d) in enumerate(variants):
             out = dest / (f"{value}.wav" if i == 0 else f"{value}.{i}.wav")
             if noise is None:
                 shutil.copyfile(src, out)
                 continue
-            seed = zlib.crc32(f"{voice}/{src.name}/{condition}".encode())
-            write_wav(out, mix(load_wav(src), noise[0], noise[1], seed=seed))
+            tag = f"{voice}/{src.name}/{condition}" + (f"/{d}" if d else "")
+            write_wav(out, mix(load_wav(src), noise[0], noise[1], seed=zlib.crc32(tag.encode())))
 
 
 def intended_value(content: Any, answers: dict[str, str], qid: str) -> str:
@@ -305,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="also write the Markdown report here")
     ap.add_argument("--json", type=Path, help="also write every session's scores as JSON here")
     ap.add_argument("--details", action="store_true", help="list the sessions that went wrong")
+    ap.add_argument("--draws", type=int, default=4,
+                    help="independent noise draws per clip in noisy conditions (default: %(default)s; 1: "
+                         "every repeat of a clip is the same recording, as before 2026-11-26)")
     ap.add_argument("--no-cache", action="store_true",
                     help="call session.simulate for every session (slow; checks the cached run)")
     args = ap.parse_args(argv)
@@ -330,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             clips = clips_for(voice, heldout, all_voices)
             for cond in conditions:
                 folder = tmp / voice / cond.replace(":", "_")
-                make_phrases(folder, clips, cond, heldout, voice)
+                make_phrases(folder, clips, cond, heldout, voice, args.draws)
                 jobs += [Job(c["id"], voice, heldout, cond, str(folder)) for c in cases]
         rows = perfect_hearing(cases)
         groups = [[j for j in jobs if (j.voice, j.condition) == key]
@@ -354,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     report = "\n\n".join([
         f"# Session benchmark ({args.engine})",
         f"{len(cases)} vignettes x voices tuned [{', '.join(tuned)}] / held-out [{', '.join(held)}] x "
-        f"conditions [{', '.join(conditions)}]; {time.perf_counter() - t0:.0f} s wall. Held-out voices hear "
+        f"conditions [{', '.join(conditions)}]; noise draws per clip: {args.draws}; "
+        f"{time.perf_counter() - t0:.0f} s wall. Held-out voices hear "
         "held-out babble; their missing values are filled from the other held-out voices.",
         table(rows, conditions),
         "answers right: sessions whose every settled answer is the intended one (an answer given up on "

@@ -285,6 +285,81 @@ def test_a_guess_at_a_read_back_is_not_taken(content):
     assert result.answers["rf_saddle"] == "yes"
 
 
+def leaning(value: str | None, text: str = "mumble") -> Transcript:
+    return Transcript(text, None, 0.1, lean=value)
+
+
+def test_two_tries_leaning_the_same_way_are_read_back_instead_of_a_third_try(content):
+    answers = {**ROUTINE, "pain_location": "outer_hip"}
+    script = {"pain_location": [leaning("outer_hip"), leaning("outer_hip")]}
+    result, person, voice = run(content, answers, script)
+    assert len(person.asked("pain_location")) == 2
+    confirm = person.asked(("confirm", "pain_location"))
+    assert len(confirm) == 1 and confirm[0].expect == (("pain_location", "outer_hip"),)
+    assert "I think you said" in confirm[0].prompt
+    assert result.answers["pain_location"] == "outer_hip"
+
+
+def test_leans_that_differ_or_are_not_in_a_row_are_not_read_back(content):
+    answers = {**ROUTINE, "pain_location": "outer_hip"}
+    # Different leans, then a silence between two equal ones: never two in a row.
+    script = {"pain_location": [leaning("outer_hip"), leaning("groin"), None]}
+    result, person, _ = run(content, answers, script)
+    assert person.asked(("confirm", "pain_location")) == []
+    assert result.answers["pain_location"] == "unknown"
+    script = {"rf_saddle": [leaning("no"), None, leaning("no")]}
+    result, person, _ = run(content, ROUTINE, script)
+    assert person.asked(("confirm", "rf_saddle")) == []
+    assert result.answers["rf_saddle"] == "unknown"
+
+
+def test_a_repeated_lean_on_a_red_flag_is_read_back_and_a_no_to_it_is_a_failed_try(content):
+    answers = {**ROUTINE, "rf_saddle": "yes"}
+    script = {"rf_saddle": [leaning("no"), leaning("no"), "yes"]}
+    result, person, _ = run(content, answers, script)
+    confirm = person.asked(("confirm", "rf_saddle"))
+    assert confirm[0].expect == (("rf_saddle", "no"),) and "I want to be sure" in confirm[0].prompt
+    assert result.answers["rf_saddle"] == "yes"      # never settled as the lean
+
+
+def test_a_read_back_of_a_lean_has_its_own_three_tries(content):
+    # Two tries leaning "outer_hip", then the read-back is understood only at its third try.
+    answers = {**ROUTINE, "pain_location": "outer_hip"}
+    script = {"pain_location": [leaning("outer_hip"), leaning("outer_hip")],
+              ("confirm", "pain_location"): [GARBLED, None, "yes"]}
+    result, person, _ = run(content, answers, script)
+    assert len(person.asked("pain_location")) == 2 and len(person.asked(("confirm", "pain_location"))) == 3
+    assert result.answers["pain_location"] == "outer_hip"
+    # Never understood: "I don't know" after those three, and the interview moves on.
+    script[("confirm", "pain_location")] = [GARBLED] * 3
+    result, person, _ = run(content, answers, script)
+    assert len(person.asked(("confirm", "pain_location"))) == 3
+    assert result.answers["pain_location"] == "unknown" and result.answers["pain_spread"] == "none"
+
+
+def test_a_repeated_lean_the_question_cannot_take_is_not_read_back(content):
+    script = {"rf_saddle": [leaning("outer_hip"), leaning("outer_hip"), leaning("help")]}
+    result, person, _ = run(content, ROUTINE, script)
+    assert person.asked(("confirm", "rf_saddle")) == []
+    assert result.answers["rf_saddle"] == "unknown"
+
+
+def test_a_failed_try_in_a_noisy_room_says_so_once_a_session(content):
+    noisy = Transcript("mumble", None, 0.1, noisy=True)
+    script = {"rf_saddle": [noisy, "no"], "pain_location": [noisy, noisy, "outer_hip"]}
+    result, person, voice = run(content, {**ROUTINE, "pain_location": "outer_hip"}, script)
+    hint = interview.message(content, "noisy_room")
+    assert voice.said.count(hint) == 1
+    at = voice.said.index(hint)
+    assert voice.said[at - 1] == interview.message(content, "not_understood")  # after the "sorry"
+    assert result.answers["rf_saddle"] == "no" and result.answers["pain_location"] == "outer_hip"
+    # A quiet failure says nothing about noise; a noisy one said in the typed front end neither.
+    _, _, quiet = run(content, ROUTINE, {"rf_saddle": [GARBLED]})
+    assert hint not in quiet.said
+    _, _, typed = run(content, ROUTINE, {"rf_saddle": [noisy]}, policy=interview.Policy(typed=True))
+    assert hint not in typed.said
+
+
 def test_red_flag_nos_are_confirmed_together(content):
     result, person, _ = run(content, ROUTINE)
     nos = person.asked("confirm_nos")
@@ -306,6 +381,37 @@ def test_rejected_nos_are_asked_again_one_by_one(content):
         assert len(person.asked(flag)) == 2
         assert len(person.asked(("confirm", flag))) == 1   # each "no" now read back on its own
         assert result.answers[flag] == "no"
+
+
+def test_a_read_back_of_nos_never_understood_is_confirmed_by_a_second_clear_no_to_each(content):
+    result, person, voice = run(content, ROUTINE, {"confirm_nos": [GARBLED, None, GARBLED]})
+    assert len(person.asked("confirm_nos")) == 3
+    assert interview.message(content, "confirm_nos_unclear") in voice.said
+    assert interview.message(content, "confirm_nos_rejected") not in voice.said
+    for flag in EMERGENCY_FLAGS + URGENT_FLAGS:
+        # asked again on its own (the urgent ones too, not through the grouped question), and the
+        # second "no" settles it without a read-back of its own
+        assert len(person.asked(flag)) == (2 if flag in EMERGENCY_FLAGS else 1), flag
+        assert person.asked(("confirm", flag)) == [], flag
+        assert result.answers[flag] == "no"
+    assert len(person.asked("confirm_nos")) == 3      # and the section is not read back again
+
+
+def test_after_an_unclear_read_back_a_flag_now_said_yes_is_read_back_and_kept(content):
+    answers = {**ROUTINE, "rf_saddle": "yes"}
+    # The first "yes" was heard as a clear "no"; the read-back of the nos is never understood.
+    script = {"rf_saddle": ["no"], "confirm_nos": [GARBLED, GARBLED, GARBLED]}
+    result, person, _ = run(content, answers, script)
+    assert len(person.asked("rf_saddle")) == 2
+    assert person.asked(("confirm", "rf_saddle"))[0].expect == (("rf_saddle", "yes"),)
+    assert result.answers["rf_saddle"] == "yes"
+
+
+def test_an_unsure_no_after_an_unclear_read_back_is_still_read_back(content):
+    script = {"confirm_nos": [GARBLED] * 3, "rf_saddle": ["no", heard("no", confidence=0.55)]}
+    result, person, _ = run(content, ROUTINE, script)
+    assert len(person.asked(("confirm", "rf_saddle"))) == 1
+    assert result.answers["rf_saddle"] == "no"
 
 
 def test_rejected_group_no_asks_each_member(content):

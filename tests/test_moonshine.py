@@ -338,3 +338,61 @@ def test_under_background_talk_moonshine_hears_what_pocketsphinx_got_wrong(engin
     assert g.match(ev.text) != truth and alone.recognize(x, g).answer is None
     t = both.recognize(x, g)
     assert t.answer == truth and t.confidence >= 0.6
+
+
+def test_what_is_not_acted_on_carries_the_second_models_lean_however_slight() -> None:
+    from voice_triage.recognition.sphinx import RULE_OTHER, RULE_YES_NO
+    g, yn = GRAMMARS["pain_location"], GRAMMARS["yes_no"]
+    unsure = Evidence("the groin", verify=-3.0, margin=0.5, frames=80)
+    t = decide(g, replace(unsure, second=_second(margin=0.3)), RULE_OTHER)
+    assert (t.answer, t.guess, t.lean) == (None, None, "lower_back") and "lean" not in t.to_json()
+    # Out-of-grammar signs (an unlikely sentence, far from the free transcription) give no lean.
+    for spoil in ({"logp": -20.0}, {"gap": -10.0}, {"text": ""}):
+        assert decide(g, replace(unsure, second=_second(margin=0.3, **spoil)), RULE_OTHER).lean is None, spoil
+    # What is acted on carries none; nor does an engine alone.
+    settled = decide(g, replace(unsure, second=_second(margin=7.0)), RULE_OTHER)
+    assert (settled.answer, settled.lean) == ("lower_back", None)
+    assert decide(yn, Evidence("no", verify=-3.0, margin=0.2, frames=50), RULE_YES_NO).lean is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path,grammar,truth,seed", [
+    ("flite_kal16/no.wav", "yes_no", "no", 40),
+    ("flite_slt/foot.wav", "pain_spread", "foot", 100),
+])
+def test_under_background_talk_a_rejected_answer_leans_to_what_was_said(engines, path: str, grammar: str,
+                                                                       truth: str, seed: int) -> None:
+    """Background speech at 10 dB (the benchmark's mix): too unclear to act on or to guess, but
+    Moonshine's best answer is the one said: the lean the interview reads back if the next try
+    leans the same way."""
+    from voice_triage.noise import mix
+    _, both = engines
+    x = mix(load_wav(AUDIO / path), "babble", 10.0, seed=seed)
+    g = GRAMMARS[grammar]
+    t = both.recognize(x, g)
+    assert (t.answer, t.guess, t.lean) == (None, None, truth)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,snr,share", [(None, None, 0.0), ("white", 20.0, 0.0), ("babble", 20.0, 0.0),
+                                            ("white", 10.0, 1.0), ("babble", 5.0, 1.0), ("babble", 10.0, 0.5)])
+def test_an_answer_heard_over_loud_noise_is_marked_noisy(engines, kind, snr, share: float) -> None:
+    """The noisy-room flag the interview's hint uses, from the real recogniser over every voice's
+    'no' (the benchmark's mixes): never on clean speech or at 20 dB SNR; always with white noise at
+    10 dB or background talk at 5; background talk at 10 dB mostly (88% of all fixture clips)."""
+    from voice_triage.noise import mix
+    _, both = engines
+    g = GRAMMARS["yes_no"]
+    voices = sorted(p.parent.name for p in AUDIO.glob("*/no.wav"))
+    assert len(voices) >= 5
+    flags = []
+    for i, voice in enumerate(voices):
+        x = load_wav(AUDIO / voice / "no.wav")
+        if kind is not None:
+            x = mix(x, kind, snr, seed=i)
+        flags.append(both.recognize(x, g).noisy)
+    seen = list(zip(voices, flags))
+    if share in (0.0, 1.0):
+        assert flags == [bool(share)] * len(voices), seen
+    else:
+        assert sum(flags) / len(flags) > share, seen

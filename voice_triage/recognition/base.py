@@ -10,6 +10,11 @@ import numpy as np
 from ..grammar import Grammar
 
 SAMPLE_RATE = 16_000
+# audio.headroom_db below this counts as a noisy room. Over the 333 fixture clips (5th-95th
+# percentiles): clean speech 46-59 dB; white noise mixed at 20 dB SNR 22-25, at 15 dB 17-20, at 10 dB
+# 12-15; background talk at 20 dB 23-31, at 15 dB 18-26, at 10 dB 14-21. So it flags white noise at
+# 15 dB SNR or worse (96% at 15) and background talk at 10 dB (88%), never clean speech.
+NOISY_BELOW_DB = 20.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,12 @@ class Transcript:
     guess: when `answer` is None, the value the recogniser leans to if it is a fair guess (None
         otherwise): not acted on, but the spoken interview may read it back ("I think you said
         ... Is that right?") instead of asking the whole question again. Not in the JSON.
+    lean: when `answer` is None, the value the recogniser's best reading points to, however
+        slightly (None when it heard nothing plausible). Not a guess on its own: the interview
+        reads it back when two tries in a row lean the same way. Not in the JSON.
+    noisy: the sound around the answer was loud next to it (audio.headroom_db under NOISY_BELOW_DB,
+        about 15 dB SNR or worse), so a failed try may be the room's fault: the spoken interview
+        says so once. Not in the JSON.
     """
 
     text: str
@@ -31,6 +42,8 @@ class Transcript:
     confidence: float
     alternatives: tuple[tuple[str, float], ...] = ()
     guess: str | None = None
+    lean: str | None = None
+    noisy: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {"text": self.text, "answer": self.answer, "confidence": round(float(self.confidence), 4)}

@@ -42,7 +42,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from ..audio import FRAME, Denoiser, frame_energies_db, speech_segment, steady_noise, suppress_noise
+from ..audio import FRAME, Denoiser, frame_energies_db, headroom_db, speech_segment, steady_noise, suppress_noise
 from ..errors import ContentError, ModelError
 from ..grammar import Grammar, load_grammars
 from .base import Transcript
@@ -269,6 +269,7 @@ class SphinxRecognizer:
         rule = self.rule_for(grammar)
         ev = self._decode(clean[start * FRAME:end * FRAME], grammar, rival=self.full_evidence or rule.margin_weight > 0
                           or rule.margin_min > 0)
+        ev = dataclasses.replace(ev, extra={**ev.extra, "snr_db": headroom_db(energies)})
         wants = rule.wants_opinion(ev) or (self.full_evidence and rule.uses_second())
         if wants and self.judge is not None:    # (a sure answer never waits for Moonshine to load)
             # (Starting Moonshine beside the pocketsphinx decode was tried: no faster over 243
