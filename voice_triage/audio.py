@@ -11,8 +11,8 @@ foreground speaker and to clean stationary noise before decoding.
 
 from __future__ import annotations
 
-import math
 import logging
+import math
 import struct
 from pathlib import Path
 

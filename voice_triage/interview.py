@@ -150,7 +150,7 @@ class Progress:
     one_by_one: frozenset[str] = frozenset()    # red flags asked again, each "no" read back
     recheck: frozenset[str] = frozenset()       # of those, the ones whose read-back was not understood:
                                                 # a second clear "no" confirms them
-    said_intro: frozenset[str] = frozenset()    # section intros already said
+    said_intro: frozenset[str] = frozenset()    # section intros and once-a-session hints already said
 
     @property
     def answer_map(self) -> dict[str, str]:
@@ -521,9 +521,7 @@ def _failed(state: State, *, silence: bool, lean: str | None = None,
         return _put(state, ask.resume, opener)
     tries = ask.tries + 1
     if tries >= state.policy.max_tries:
-        if ask.kind == AskKind.QUESTION:
-            return _gave_up(state, ask.question_id, opener)
-        if ask.kind == AskKind.CONFIRM:
+        if ask.kind in (AskKind.QUESTION, AskKind.CONFIRM):
             return _gave_up(state, ask.question_id, opener)
         # CONFIRM_NOS with no clear answer: ask the flags one by one.
         return _nos_rejected(state, opener, unclear=True)
@@ -637,8 +635,7 @@ def _answered(state: State, value: str, confidence: float) -> tuple[State, list[
     policy = state.policy
     if ask.kind == AskKind.QUESTION:
         q = content.questions[ask.question_id]
-        allowed = set(q.options) | {Answer.UNKNOWN.value}
-        if value not in allowed:
+        if value not in _options(state, q.id):
             return _failed(state, silence=False)
         return _answer_question(state, q, value, confidence)
     if value not in {a.value for a in Answer}:
@@ -696,11 +693,9 @@ def _accept(state: State, q: Question, value: str, *, confirmed: bool, said: lis
             return _put(state, Ask(AskKind.CONFIRM, q.id, value, red_flag=True), said)
         return _record(state, q.id, value, [*said, Say(message(content, "red_flag_yes", meaning=rf.meaning, if_present=rf.if_present))])
     if value == Answer.NO.value:
-        if confirmed or not policy.confirm_nos:
-            return _record(state, q.id, value, said)
-        if q.id in state.progress.recheck:
-            # Asked again because the section read-back was not understood: this clear "no" is
-            # the second, and confirms the first.
+        # (A flag asked again because the section read-back was not understood: this clear "no"
+        # is the second, and confirms the first.)
+        if confirmed or not policy.confirm_nos or q.id in state.progress.recheck:
             return _record(state, q.id, value, said)
         if q.id in state.progress.one_by_one:
             # Asked again after the section read-back was rejected: read this one back alone.

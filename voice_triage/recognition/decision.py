@@ -166,7 +166,6 @@ class RejectionRule:
         return (s is not None and self.sure(evidence) and not s.engine_agrees and self._plausible(s)
                 and s.margin >= self.second_veto_margin_min)
 
-
     def guessed_by_second(self, evidence: Evidence) -> bool:
         """Not clear enough to act on, but the second model's answer is worth reading back."""
         s = evidence.second
@@ -217,7 +216,8 @@ def decide(grammar: Grammar, evidence: Evidence, rule: RejectionRule) -> Transcr
     heard = grammar.match(evidence.text) if evidence.text else None
     text, conf, answer = evidence.text, 0.0, None
     second = evidence.second
-    settled = grammar.match(second.text) if second is not None and rule.settled_by_second(evidence) else None
+    second_value = grammar.match(second.text) if second is not None and second.text else None
+    settled = second_value if rule.settled_by_second(evidence) else None
     if heard is not None and rule.sure(evidence) and not rule.vetoed_by_second(evidence):
         conf, answer = confidence(evidence, rule), heard
         if rule.corroborated_by_second(evidence):
@@ -228,14 +228,14 @@ def decide(grammar: Grammar, evidence: Evidence, rule: RejectionRule) -> Transcr
         conf = min(confidence(evidence, rule), round(rule.confidence_at_threshold * 0.8, 4))
     guess = lean = None
     if answer is None and second is not None and rule.guessed_by_second(evidence):
-        guess = grammar.match(second.text)
+        guess = second_value
     if answer is None and second is not None and rule._plausible(second):
         # The second model's best answer, however slight its lead: two tries in a row leaning the
         # same way are read back by the interview (on the benchmark's independent noise mixes, a
         # repeated lean on a real answer was right 88-95% of the time; pocketsphinx's own was not
         # used: under background talk it leaned "no" for a "yes" 12 times).
-        lean = grammar.match(second.text)
+        lean = second_value
     alts = tuple((t, round(conf * math.exp(-max(gap, 0.0)), 4)) for t, gap in evidence.alternatives if t != text)
-    noisy = evidence.extra.get("snr_db", math.inf) < NOISY_BELOW_DB
+    noisy = evidence.extra.get("headroom_db", math.inf) < NOISY_BELOW_DB
     return Transcript(text=text, answer=answer, confidence=conf, alternatives=alts, guess=guess, lean=lean,
                       noisy=noisy)

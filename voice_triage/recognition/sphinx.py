@@ -269,7 +269,7 @@ class SphinxRecognizer:
         rule = self.rule_for(grammar)
         ev = self._decode(clean[start * FRAME:end * FRAME], grammar, rival=self.full_evidence or rule.margin_weight > 0
                           or rule.margin_min > 0)
-        ev = dataclasses.replace(ev, extra={**ev.extra, "snr_db": headroom_db(energies)})
+        ev = dataclasses.replace(ev, extra={**ev.extra, "headroom_db": headroom_db(energies)})
         wants = rule.wants_opinion(ev) or (self.full_evidence and rule.uses_second())
         if wants and self.judge is not None:    # (a sure answer never waits for Moonshine to load)
             # (Starting Moonshine beside the pocketsphinx decode was tried: no faster over 243
