@@ -8,7 +8,7 @@ choice of questions over the public vignettes (no outcome changed against asking
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 from typing import Any
 
@@ -358,6 +358,10 @@ def test_a_failed_try_in_a_noisy_room_says_so_once_a_session(content):
     assert hint not in quiet.said
     _, _, typed = run(content, ROUTINE, {"rf_saddle": [noisy]}, policy=interview.Policy(typed=True))
     assert hint not in typed.said
+    # With a keyboard beside the microphone, the hint also says that typing works.
+    _, _, keys = run(content, ROUTINE, {"rf_saddle": [noisy]}, policy=replace(VOICE_POLICY, keyboard=True))
+    keyboard_hint = interview.message(content, "noisy_room_keyboard")
+    assert hint not in keys.said and keys.said.count(keyboard_hint) == 1 and "type" in keyboard_hint
 
 
 def test_red_flag_nos_are_confirmed_together(content):

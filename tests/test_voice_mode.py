@@ -179,3 +179,43 @@ def test_ctrl_c_mid_interview_keeps_the_answers(audio_server, latency_rig, sphin
     assert saved["answers"]["rf_saddle"] == "no"
     assert saved["interrupted"] is True
     assert report.with_name("session.md").exists()
+
+
+def test_typed_lines_are_answers_to_the_prompt_they_reach() -> None:
+    """The keyboard beside the microphone: each typed line answers the next prompt, as in the
+    typed interview (words, y/n, an option's number, ? for help); a bare Enter is no answer."""
+    from voice_triage.voice_mode import Keyboard
+
+    content = load_content("en")
+    g = content.grammars
+    read, write = os.pipe()
+    kb = Keyboard(content, read)
+    os.write(write, "\nyes\n   \n2\n?\nthe kitchen\nside of my hip\n".encode())
+    os.close(write)
+    kb._thread.join(timeout=5)
+    got = [kb.answer(g["yes_no"], "rf_saddle"), kb.answer(g["pain_location"], "pain_location"),
+           kb.answer(g["pain_spread"], "pain_spread"), kb.answer(g["yes_no"], "tender_side"),
+           kb.answer(g["pain_location"], "pain_location")]
+    assert [(t.answer, t.confidence) for t in got] == [("yes", 1.0), (content.questions["pain_location"].options[1], 1.0),
+                                                      ("help", 1.0), (None, 0.0), ("outer_hip", 1.0)]
+    assert kb.answer(g["yes_no"], None) is None        # nothing more typed: the ear listens on
+    os.close(read)
+
+
+@pytest.mark.audio_server
+@pytest.mark.slow
+def test_a_whole_spoken_interview_can_be_answered_on_the_keyboard(audio_server, tmp_path: Path) -> None:
+    """The microphone open and silent, every answer typed: the interview runs to its end with
+    exactly the typed answers (nobody spoke, so nothing was guessed or read back for noise)."""
+    typed = ["no"] * 5 + ["yes", "side of my hip", "it stays there"] + ["yes"] * 12 + ["no"] * 3
+    proc = subprocess.run([sys.executable, "-m", "voice_triage", "--engine", "sphinx", "--quiet", "--json",
+                           "--timeout", "30"], env=audio_server.env, input="\n".join(typed) + "\n",
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    out = json.loads(proc.stdout)
+    assert all(out["answers"][f] == "no" for f in ("rf_saddle", "rf_bladder_bowel", "rf_both_legs", "rf_weakness"))
+    assert (out["answers"]["pain_location"], out["answers"]["pain_spread"]) == ("outer_hip", "none")
+    assert out["likely_group"] == "glute" and out["urgency"] == "routine"
+    heard = [t["heard"] for t in out["transcript"]]
+    assert heard[:8] == typed[:8] and set(heard) <= set(typed)

@@ -44,7 +44,7 @@ MESSAGE_PLACEHOLDERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "confirm_guess": ("readback",), "confirm_guess_red_flag": ("readback",),
     "confirm_unclear": (),
     "red_flag_yes": ("meaning", "if_present"), "red_flag_unclear": ("meaning", "if_present"),
-    "help_offer": (), "confirm_nos": ("items",), "confirm_nos_rejected": (), "confirm_nos_unclear": (), "noisy_room": (),
+    "help_offer": (), "confirm_nos": ("items",), "confirm_nos_rejected": (), "confirm_nos_unclear": (), "noisy_room": (), "noisy_room_keyboard": (),
     "red_flag_unsure": ("meaning", "if_present"), "rate_typed": (), "confirm_stop": (), "offer_repeat": (),
     "going_back": (), "nothing_to_go_back": (), "slower": (), "faster": (), "rate_limit": (),
     "enough_answers": (), "result_intro": (), "stopped": (), "interrupted": (), "goodbye": (),

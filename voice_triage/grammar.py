@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .errors import ContentError
 from .model import Command
@@ -64,6 +65,10 @@ class Grammar:
 
     def words(self, include_commands: bool = True) -> set[str]:
         return {w for p in self.phrases(include_commands) for w in p.split()}
+
+    def words_outside(self, known: Callable[[str], bool]) -> list[str]:
+        """The grammar's words an engine does not know (`known`: its vocabulary test), sorted."""
+        return sorted(w for w in self.words() if not known(w))
 
     def match(self, text: str) -> str | None:
         """The value or command id a recognised phrase means, or None if it is not a phrase here."""

@@ -118,6 +118,7 @@ class Policy:
     max_tries: int = 3               # failed tries before an answer counts as "unknown"
     confirm_nos: bool = True         # a section's red-flag "no"s are read back together
     typed: bool = False              # typed front end: no speech rate, typed wording
+    keyboard: bool = False           # spoken, and a typed line answers too (said in the noise hint)
 
 
 class AskKind(str, Enum):
@@ -505,7 +506,7 @@ def _noise_hint(state: State, t: Transcript) -> tuple[State, list[Action]]:
     if not t.noisy or state.policy.typed or NOISE_HINT in p.said_intro:
         return state, []
     state = replace(state, progress=replace(p, said_intro=p.said_intro | {NOISE_HINT}))
-    return state, [Say(message(state.content, NOISE_HINT))]
+    return state, [Say(message(state.content, NOISE_HINT + ("_keyboard" if state.policy.keyboard else "")))]
 
 
 def _failed(state: State, *, silence: bool, lean: str | None = None,

@@ -60,11 +60,7 @@ class TextEar:
 
     def options(self, grammar: Grammar, question_id: str | None) -> list[tuple[str, str]]:
         """(value, label) in the order they are numbered."""
-        q: Question | None = self.content.questions.get(question_id) if question_id else None
-        if q is not None and q.grammar == grammar.name:
-            labels = dict(q.option_labels or {})
-            return [(v, labels.get(v) or YES_NO_LABELS.get(v, v.replace("_", " "))) for v in q.options]
-        return [(v, YES_NO_LABELS.get(v, v.replace("_", " "))) for v in grammar.values]
+        return typed_options(self.content, grammar, question_id)
 
     def listen(self, grammar: Grammar, question_id: str | None, prompt: str) -> Transcript | None:
         options = self.options(grammar, question_id)
@@ -79,6 +75,15 @@ class TextEar:
             self.out.write("\n")
             return Transcript("", Command.STOP.value, 1.0)
         return parse_typed(line, grammar, options)
+
+
+def typed_options(content: Content, grammar: Grammar, question_id: str | None) -> list[tuple[str, str]]:
+    """The answers to a prompt as (value, label), in the order a typed number picks them."""
+    q: Question | None = content.questions.get(question_id) if question_id else None
+    if q is not None and q.grammar == grammar.name:
+        labels = dict(q.option_labels or {})
+        return [(v, labels.get(v) or YES_NO_LABELS.get(v, v.replace("_", " "))) for v in q.options]
+    return [(v, YES_NO_LABELS.get(v, v.replace("_", " "))) for v in grammar.values]
 
 
 def parse_typed(line: str, grammar: Grammar, options: list[tuple[str, str]]) -> Transcript:
@@ -117,4 +122,4 @@ def run_text(config: Config, stdin: TextIO | None = None, stdout: TextIO | None 
     return 0
 
 
-__all__ = ["run_text", "TextEar", "TextVoice", "parse_typed", "SessionResult"]
+__all__ = ["run_text", "TextEar", "TextVoice", "parse_typed", "typed_options", "SessionResult"]

@@ -3,15 +3,20 @@
 The microphone stays open for the whole session; each turn the ear drops what it heard while the
 prompt played (half-duplex, plus a short guard against the prompt's echo), finds the answer with
 the endpointer (vad.py) and feeds it to the recogniser as it arrives, so the answer is ready when
-the speaker stops. With no microphone at all, a recorded demo session runs through the same
-recogniser and real speech out; with no speaker, the prompts are printed.
+the speaker stops. An answer typed on the keyboard (a line, as in `voice-triage text`) is taken
+at any prompt too, instead of a spoken one: for a noisy room, or a voice the recogniser keeps
+missing. With no microphone at all, a recorded demo session runs through the same recogniser and
+real speech out; with no speaker, the prompts are printed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
+import os
+import queue
 import sys
 import threading
 import time
@@ -38,20 +43,61 @@ NO_SPEAKER = "No speaker found, so the questions are printed here."
 INTERRUPTED = "Stopped. Your answers so far are kept."
 STOPPED_EARLY = "Stopped before the first question, so there are no answers to keep."
 
+TYPING_WORKS = "You can also type an answer and press Enter."
+
 GUARD_SECONDS = 0.1      # heard after a prompt ends and dropped: the room's echo of the prompt
 PREROLL_SECONDS = 0.3    # audio before the detected start that the recogniser gets too
 CALIBRATE_SECONDS = 0.5  # the room's background, heard once before the first question
 
 
+class Keyboard:
+    """Lines typed during the spoken interview, read in the background from a file descriptor
+    (stdin). Raw reads: a daemon thread blocked in sys.stdin.readline() holds the buffer's lock
+    and can stop the interpreter from shutting down cleanly. End of input just ends the reading."""
+
+    def __init__(self, content: Content, fd: int = 0) -> None:
+        self.content = content
+        self._lines: queue.Queue[str] = queue.Queue()
+        self._thread = threading.Thread(target=self._read, args=(fd,), name="keyboard", daemon=True)
+        self._thread.start()
+
+    def _read(self, fd: int) -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                text = line.decode("utf-8", "replace").strip()
+                if text:                       # a bare Enter is not an answer
+                    self._lines.put(text)
+
+    def answer(self, grammar: Grammar, question_id: str | None) -> Transcript | None:
+        """The next typed line as an answer to this prompt, or None when nothing was typed."""
+        from .text_mode import parse_typed, typed_options
+
+        try:
+            line = self._lines.get_nowait()
+        except queue.Empty:
+            return None
+        return parse_typed(line, grammar, typed_options(self.content, grammar, question_id))
+
+
 class MicrophoneEar:
-    """One answer per listen(): endpointed by the VAD, recognised while it is spoken."""
+    """One answer per listen(): endpointed by the VAD, recognised while it is spoken; or typed."""
 
     def __init__(self, mic: Microphone, recognizer: Recognizer, *, timeout: float | None = None,
                  settings: VadSettings | None = None, guard: float = GUARD_SECONDS,
-                 preroll: float = PREROLL_SECONDS) -> None:
+                 preroll: float = PREROLL_SECONDS, keyboard: Keyboard | None = None) -> None:
         self.mic = mic
         self.recognizer = recognizer
         self.timeout = timeout
+        self.keyboard = keyboard
         self.guard = guard
         self.preroll = int(preroll * SAMPLE_RATE)
         self.endpointer = Endpointer(settings)
@@ -112,6 +158,10 @@ class MicrophoneEar:
         stream = None
         started = time.monotonic()
         while True:
+            typed = self.keyboard.answer(grammar, question_id) if self.keyboard is not None else None
+            if typed is not None:
+                log.debug("answer to %s typed: %r -> %s", question_id, typed.text, typed.answer)
+                return typed
             block = self.mic.read(0.1)
             if block is None:
                 if stream is None and self.timeout is not None and time.monotonic() - started > self.timeout + 1.0:
@@ -192,6 +242,7 @@ def run_voice(config: Config) -> int:
                               f"({demo_dir(config.lang)}); `voice-triage text` works without audio") from None
         _print(out, NO_MICROPHONE)
     speaker = _open_speaker(config, out)
+    policy = VOICE_POLICY
     voice = SpeechVoice(speaker, rate=config.rate, volume=config.volume, lang=config.lang,
                         save_audio=config.save_audio, out=out if speaker is None else None)
     try:
@@ -199,14 +250,16 @@ def run_voice(config: Config) -> int:
             ear: MicrophoneEar | RecordedEar = RecordedEar(
                 demo_dir(config.lang), recognizer, voice, out if speaker is None else None)
         else:
-            ear = MicrophoneEar(mic, recognizer, timeout=config.timeout)
+            ear = MicrophoneEar(mic, recognizer, timeout=config.timeout, keyboard=_keyboard(content, out))
+            if ear.keyboard is not None:
+                policy = dataclasses.replace(VOICE_POLICY, keyboard=True)
             # Before the first word: the engine's warm-up holds the interpreter for a while, and
             # the speaker's callback needs it. The room is learnt meanwhile.
             ear.warm_up(content.grammars.values())
             ear.calibrate()
             ear.ready()
         voice.prepare(_prompts(content))
-        result = run_interview(content, ear, voice, VOICE_POLICY)   # Ctrl-C inside: interrupted
+        result = run_interview(content, ear, voice, policy)   # Ctrl-C inside: interrupted
     except KeyboardInterrupt:   # while getting ready, before the first question
         _print(out, "\n" + STOPPED_EARLY)
         return 0
@@ -215,6 +268,18 @@ def run_voice(config: Config) -> int:
         if mic is not None:
             mic.close()
     return _finish(config, content, result, printed=speaker is None, out=out)
+
+
+def _keyboard(content: Content, out: TextIO) -> Keyboard | None:
+    """Typed answers from stdin, when there is one (a person at a terminal is told so)."""
+    try:
+        fd = sys.stdin.fileno()
+        interactive = os.isatty(fd)
+    except (AttributeError, ValueError, OSError):   # no stdin, or one without a descriptor
+        return None
+    if interactive:
+        _print(out, TYPING_WORKS)
+    return Keyboard(content, fd)
 
 
 def _open_speaker(config: Config, out: TextIO) -> Speaker | None:

@@ -32,6 +32,8 @@ class SecondOpinion:
         have written; out-of-grammar speech gives a large negative gap).
     free_agrees: its free transcription means the same answer value as `text`.
     engine_agrees: the engine's own best phrase means the same answer value as `text`.
+    wide: it heard a wider window around the answer (the engine does so in steady noise), where
+        RejectionRule.second_wide_margin_min is the least lead it needs.
     """
 
     text: str
@@ -40,6 +42,7 @@ class SecondOpinion:
     gap: float
     free_agrees: bool
     engine_agrees: bool
+    wide: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ class RejectionRule:
     score >= score_min and margin >= margin_min.
     Otherwise, when the engine has a second model (`Evidence.second`, scored over every phrase of
     the grammar), that model's best answer is acted on when it leads the next answer value by
-    second_margin_min nats (second_agree_margin_min when the engine's best phrase means the same),
+    second_margin_min nats (second_agree_margin_min when the engine's best phrase means the same;
+    at least second_wide_margin_min when it heard the wider window of steady noise),
     its phrase is likely enough as a sentence (logp >= second_logp_min) and close to what the model
     would freely write (gap >= second_gap_min: out-of-grammar speech fails this), and, with
     second_free_agree, that free transcription means the same answer unless the engine's best
@@ -92,9 +96,11 @@ class RejectionRule:
     never acted on unconfirmed): the second model's best answer when it leads by guess_margin_min
     (guess_agree_margin_min when the engine's phrase means the same) and passes the logp and gap
     checks (not out-of-grammar speech), free transcription or not.
-    With a finite second_veto_margin_min the second model also hears what the engine is sure of,
-    and an answer it clearly contradicts (another answer leading by that much, passing the logp
-    and gap checks) is not acted on: the second model's answer becomes the guess to read back.
+    With a finite second_veto_margin_min the second model also hears what the engine is sure of
+    with a confidence below veto_below, and an answer it clearly contradicts (another answer leading
+    by that much, passing the logp and gap checks) is not acted on: the second model's answer
+    becomes the guess to read back. (What the engine is surer of than veto_below does not wait for
+    the second model.)
     An answer the engine is sure of with a confidence below corroborate_below is heard by the
     second model too; when that model's best answer is the same, leading by corroborate_margin_min,
     its confidence is raised to second_confidence_at_bar (so it is not read back needlessly).
@@ -116,6 +122,8 @@ class RejectionRule:
     guess_margin_min: float = math.inf
     second_confidence_at_bar: float = 0.8
     second_veto_margin_min: float = math.inf
+    second_wide_margin_min: float = 0.0
+    veto_below: float = math.inf
     corroborate_below: float = 0.0
     corroborate_margin_min: float = 3.0
     guess_agree_margin_min: float = math.inf
@@ -137,8 +145,11 @@ class RejectionRule:
     def wants_opinion(self, evidence: Evidence) -> bool:
         """Not sure, and a second model could settle it; or sure, and a second model could veto it
         or corroborate a low confidence."""
-        return self.uses_second() and (not self.sure(evidence) or self.second_veto_margin_min < math.inf
+        return self.uses_second() and (not self.sure(evidence) or self._vetoable(evidence)
                                        or confidence(evidence, self) < self.corroborate_below)
+
+    def _vetoable(self, evidence: Evidence) -> bool:
+        return self.second_veto_margin_min < math.inf and confidence(evidence, self) < self.veto_below
 
     def corroborated_by_second(self, evidence: Evidence) -> bool:
         """The engine is sure with a low confidence, and the second model hears the same answer."""
@@ -151,7 +162,8 @@ class RejectionRule:
 
     def second_bar(self, second: SecondOpinion) -> float:
         """The lead the second model needs for its answer."""
-        return self.second_agree_margin_min if second.engine_agrees else self.second_margin_min
+        bar = self.second_agree_margin_min if second.engine_agrees else self.second_margin_min
+        return max(bar, self.second_wide_margin_min) if second.wide else bar
 
     def settled_by_second(self, evidence: Evidence) -> bool:
         """The second model's best answer is clear enough to act on (the engine not being sure)."""
@@ -163,8 +175,8 @@ class RejectionRule:
     def vetoed_by_second(self, evidence: Evidence) -> bool:
         """The engine is sure, but the second model clearly heard another answer."""
         s = evidence.second
-        return (s is not None and self.sure(evidence) and not s.engine_agrees and self._plausible(s)
-                and s.margin >= self.second_veto_margin_min)
+        return (s is not None and self.sure(evidence) and self._vetoable(evidence) and not s.engine_agrees
+                and self._plausible(s) and s.margin >= self.second_veto_margin_min)
 
     def guessed_by_second(self, evidence: Evidence) -> bool:
         """Not clear enough to act on, but the second model's answer is worth reading back."""
@@ -227,7 +239,8 @@ def decide(grammar: Grammar, evidence: Evidence, rule: RejectionRule) -> Transcr
     elif heard is not None:
         conf = min(confidence(evidence, rule), round(rule.confidence_at_threshold * 0.8, 4))
     guess = lean = None
-    if answer is None and second is not None and rule.guessed_by_second(evidence):
+    if (answer is None and second is not None and rule.guessed_by_second(evidence)
+            and second_value in grammar.values):     # (a command is never read back)
         guess = second_value
     if answer is None and second is not None and rule._plausible(second):
         # The second model's best answer, however slight its lead: two tries in a row leaning the

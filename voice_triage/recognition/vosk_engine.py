@@ -120,7 +120,7 @@ class VoskRecognizer:
         return True  # an old vosk without find_word and no words.txt: vosk itself warns at use
 
     def missing_words(self, grammar: Grammar) -> list[str]:
-        return sorted(w for w in grammar.words() if not self.in_vocabulary(w))
+        return grammar.words_outside(self.in_vocabulary)
 
     def check_vocabulary(self, grammars: Iterable[Grammar]) -> None:
         """ContentError naming the first grammar word the model cannot recognise."""
