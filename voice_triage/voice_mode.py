@@ -33,6 +33,7 @@ from .grammar import Grammar
 from .paths import demo_dir
 from .recognition.base import SAMPLE_RATE, Recognizer, Transcript
 from .session import VOICE_POLICY, SessionResult, index_turns, run_interview
+from .text_mode import parse_typed, typed_options
 from .tts import SpeechVoice
 from .vad import Boundary, Endpointer, VadSettings
 
@@ -79,8 +80,6 @@ class Keyboard:
 
     def answer(self, grammar: Grammar, question_id: str | None) -> Transcript | None:
         """The next typed line as an answer to this prompt, or None when nothing was typed."""
-        from .text_mode import parse_typed, typed_options
-
         try:
             line = self._lines.get_nowait()
         except queue.Empty:

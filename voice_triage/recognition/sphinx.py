@@ -296,7 +296,7 @@ class SphinxRecognizer:
             pad = OPINION_PAD_STEADY_FRAMES if steady else OPINION_PAD_FRAMES
             a, b = max(0, seg[0] - pad), min(n_frames, seg[1] + pad)
             op = self.judge.opinion(x[a * FRAME:b * FRAME], grammar.phrases())
-            ev = dataclasses.replace(ev, second=dataclasses.replace(self._second(op, grammar, ev.text), wide=steady))
+            ev = dataclasses.replace(ev, second=self._second(op, grammar, ev.text, wide=steady))
         if not ev.text or not (self.full_evidence or rule.agreement_min > 0):
             return ev
         # A second opinion from the untouched audio: noise suppression helps against steady
@@ -308,7 +308,7 @@ class SphinxRecognizer:
         agree = 1.0 if table.get(other) == table[ev.text] else 0.0
         return dataclasses.replace(ev, agreement=agree)
 
-    def _second(self, op: Opinion, grammar: Grammar, heard: str) -> SecondOpinion:
+    def _second(self, op: Opinion, grammar: Grammar, heard: str, wide: bool = False) -> SecondOpinion:
         """Moonshine's scores over every phrase of the grammar, summed up: its best answer, that
         answer's lead over the next one, and how it compares with Moonshine's own free
         transcription (decision.RejectionRule.settled_by_second reads these)."""
@@ -323,7 +323,7 @@ class SphinxRecognizer:
         return SecondOpinion(text=best, margin=totals[value] - runner_up, logp=op.scores[best],
                              gap=op.scores[best] - op.free_logp,
                              free_agrees=grammar.match_typed(op.free_text) == value,
-                             engine_agrees=bool(heard) and table.get(heard) == value)
+                             engine_agrees=bool(heard) and table.get(heard) == value, wide=wide)
 
     def _competitor_search(self, grammar: Grammar, value: str) -> str | None:
         """A search over every phrase of `grammar` except those meaning `value` (None if nothing is left)."""
