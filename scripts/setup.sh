@@ -27,6 +27,6 @@ extras="."
 [ "$want_tests" = 1 ] && extras=".[test]"
 echo "setup: installing voice-triage ($extras) with pip" >&2
 "$PY" -m pip install -q --disable-pip-version-check -e "$extras"
-# Prepare the second-opinion model once now (about 10 s) rather than at the first interview.
+# Prepare the second-opinion model once now (about 15 s) rather than at the first interview.
 "$PY" -m voice_triage doctor --engine sphinx >/dev/null 2>&1 || true
 echo "setup: done. Run 'voice-triage doctor' to see the engine, model and audio devices." >&2
