@@ -206,21 +206,18 @@ def prepared_dir(src: Path, cache: Path | None = None) -> Path:
 
 class _Tree:
     """A grammar's phrases (token ids, the end token last) as a tree of shared beginnings:
-    levels[d] lists the beginnings of d tokens; follow[beginning] the tokens that can come next;
-    ends[(beginning, EOS)] the phrases that end there."""
+    follow[beginning] the tokens that can come next; ends[beginning] the phrases whose end token
+    comes next there."""
 
     def __init__(self, seqs: dict[str, tuple[int, ...]]) -> None:
-        follow: dict[tuple[int, ...], list[int]] = {}
-        self.ends: dict[tuple[tuple[int, ...], int], list[str]] = {}
+        self.follow: dict[tuple[int, ...], list[int]] = {}
+        self.ends: dict[tuple[int, ...], list[str]] = {}
         for phrase, seq in seqs.items():
             for k, token in enumerate(seq):
-                nxt = follow.setdefault(seq[:k], [])
+                nxt = self.follow.setdefault(seq[:k], [])
                 if token not in nxt:
                     nxt.append(token)
-            self.ends.setdefault((seq[:-1], seq[-1]), []).append(phrase)
-        depth = max((len(p) for p in follow), default=0) + 1
-        self.levels: list[list[tuple[int, ...]]] = [sorted(p for p in follow if len(p) == d) for d in range(depth)]
-        self.follow = follow
+            self.ends.setdefault(seq[:-1], []).append(phrase)
 
 
 @dataclass(frozen=True)
@@ -268,6 +265,8 @@ class MoonshineJudge:
         self._lock = threading.Lock()
         self._encoded: dict[str, list[int]] = {}
         self._trees: dict[tuple[str, ...], _Tree] = {}
+        self._key_names = [o.name for o in self._keys.get_outputs()]
+        self._step_names = [o.name for o in self._step.get_outputs() if o.name != "logits"]
 
     def _ids(self, phrase: str) -> list[int]:
         ids = self._encoded.get(phrase)
@@ -288,12 +287,13 @@ class MoonshineJudge:
         wanted = list(dict.fromkeys(p for p in phrases if p))
         with self._lock:
             hidden = self._encoder.run(None, {"input_values": audio[None, :]})[0]
-            starts = self._tree(wanted).follow[()] if wanted else [EOS]
+            tree = self._tree(wanted) if wanted else None
+            starts = tree.follow[()] if tree is not None else [EOS]
             first = self._first_step(hidden, np.array([starts], dtype=np.int64))
             longest = max((len(self._ids(p)) for p in wanted), default=4)
             free_ids, free_logp = self._greedy(first, min(MAX_TOKENS, longest + 3))
             floor = max(logp_min, free_logp + gap_min)
-            scores, below = self._score(first, wanted, floor) if wanted else ({}, -math.inf)
+            scores, below = self._score(first, tree, floor) if tree is not None else ({}, -math.inf)
         return Opinion(scores, self.tokenizer.decode(free_ids), free_logp, below)
 
     def _tree(self, phrases: list[str]) -> _Tree:
@@ -306,10 +306,9 @@ class MoonshineJudge:
     def _first_step(self, hidden: np.ndarray, next_ids: np.ndarray) -> dict[str, np.ndarray]:
         """The decoder's first step (the start token, an empty cache) over the encoded audio: the
         encoder's keys and values for every later step, the cache, and the log P of `next_ids`."""
-        names = [o.name for o in self._keys.get_outputs()]
-        first = dict(zip(names, self._keys.run(names, {"encoder_hidden_states": hidden})))
-        empty = np.zeros((1, *first["present.0.encoder.key"].shape[1:2], 0,
-                          first["present.0.encoder.key"].shape[3]), dtype=np.float32)
+        first = dict(zip(self._key_names, self._keys.run(self._key_names, {"encoder_hidden_states": hidden})))
+        _, heads, _, size = first["present.0.encoder.key"].shape
+        empty = np.zeros((1, heads, 0, size), dtype=np.float32)
         past = {f"present.{i}.decoder.{t}": empty for i in range(LAYERS) for t in ("key", "value")}
         first.update(self._run_step(self._step_feed(first, past, np.zeros(1, dtype=np.int64),
                                                     np.array([BOS], dtype=np.int64), next_ids)))
@@ -326,10 +325,9 @@ class MoonshineJudge:
         return feed
 
     def _run_step(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        names = [o.name for o in self._step.get_outputs() if o.name != "logits"]
-        return dict(zip(names, self._step.run(names, feed)))
+        return dict(zip(self._step_names, self._step.run(self._step_names, feed)))
 
-    def _score(self, first: dict[str, np.ndarray], phrases: list[str],
+    def _score(self, first: dict[str, np.ndarray], tree: _Tree,
                floor: float = -math.inf) -> tuple[dict[str, float], float]:
         """log P(phrase, then the end) for each phrase, teacher-forced, walking the tree of shared
         beginnings one depth at a time (all branches of a depth in one batch, with the cache).
@@ -340,22 +338,11 @@ class MoonshineJudge:
         The int8 decoder quantises its activations per batch, so a score also depends a little
         (about 1 in log P at most) on which branches share its batch; the same audio and grammar
         always give the same batches and the same scores."""
-        tree = self._tree(phrases)
         scores: dict[str, float] = {}
         below = -math.inf
         live = {(): 0.0}                          # beginnings followed at this depth -> their log P
-        out, rows = first, {(): 0}
-        for depth, level in enumerate(tree.levels):
-            current = [p for p in level if p in live]
-            if not current:
-                break
-            if depth > 0:
-                k = max(len(tree.follow[p]) for p in current)
-                nxt = np.array([tree.follow[p] + tree.follow[p][:1] * (k - len(tree.follow[p])) for p in current],
-                               dtype=np.int64)
-                parents = np.array([rows[p[:-1]] for p in current])
-                tokens = np.array([p[-1] for p in current], dtype=np.int64)
-                out = self._run_step(self._step_feed(first, out, parents, tokens, nxt))
+        current, out = [()], first
+        while current:
             rows = {p: r for r, p in enumerate(current)}
             logp = out["next_logp"]
             grown: dict[tuple[int, ...], float] = {}
@@ -363,13 +350,21 @@ class MoonshineJudge:
                 for col, token in enumerate(tree.follow[p]):
                     value = live[p] + float(logp[rows[p], col])
                     if token == EOS:
-                        for phrase in tree.ends[(p, token)]:
+                        for phrase in tree.ends[p]:
                             scores[phrase] = value
                     else:
                         grown[p + (token,)] = value
             best = max([floor, *scores.values()])
             live = {p: v for p, v in grown.items() if v >= best - BEAM}
             below = max([below] + [v for p, v in grown.items() if p not in live])
+            current = sorted(live)
+            if current:
+                k = max(len(tree.follow[p]) for p in current)
+                nxt = np.array([tree.follow[p] + tree.follow[p][:1] * (k - len(tree.follow[p])) for p in current],
+                               dtype=np.int64)
+                parents = np.array([rows[p[:-1]] for p in current])
+                tokens = np.array([p[-1] for p in current], dtype=np.int64)
+                out = self._run_step(self._step_feed(first, out, parents, tokens, nxt))
         return scores, below
 
     def _greedy(self, first: dict[str, np.ndarray], limit: int) -> tuple[list[int], float]:

@@ -155,7 +155,7 @@ def decoder_branch(model: onnx.ModelProto, cache: bool, outputs: list[str]) -> o
     missing = [o for o in outputs if o not in made]
     if missing:
         raise ValueError(f"the decoder has no output {missing[0]}")
-    graph = helper.make_graph(keep, "decoder_cache" if cache else "decoder_first", inputs,
+    graph = helper.make_graph(keep, "decoder_cache" if cache else "decoder_no_cache", inputs,
                               [made[o] for o in outputs], inits)
     return helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
 
@@ -202,7 +202,6 @@ def with_next_logp(model: onnx.ModelProto, logits: str = "logits") -> onnx.Model
       (batch, k): their log-probabilities there;
     - outputs `best_id` and `best_logp` (batch, 1): the most likely next token and its log-probability."""
     g = model.graph
-    g.initializer.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), "vt_last"))
     g.initializer.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "vt_axis1"))
     g.initializer.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), "vt_start"))
     g.initializer.append(numpy_helper.from_array(np.array([2**62], dtype=np.int64), "vt_end"))
@@ -213,10 +212,8 @@ def with_next_logp(model: onnx.ModelProto, logits: str = "logits") -> onnx.Model
         helper.make_node("Unsqueeze", ["next_ids", "vt_axis1"], ["vt_next"], name="vt_unsqueeze"),
         helper.make_node("GatherElements", ["vt_logp", "vt_next"], ["vt_picked"], axis=-1, name="vt_pick"),
         helper.make_node("Squeeze", ["vt_picked", "vt_axis1"], ["next_logp"], name="vt_squeeze"),
-        helper.make_node("ArgMax", ["vt_logp"], ["vt_best"], axis=-1, keepdims=0, name="vt_argmax"),
-        helper.make_node("ReduceMax", ["vt_logp"], ["vt_best_logp"], axes=[-1], keepdims=0, name="vt_max"),
-        helper.make_node("Identity", ["vt_best"], ["best_id"], name="vt_best_id"),
-        helper.make_node("Identity", ["vt_best_logp"], ["best_logp"], name="vt_best_lp"),
+        helper.make_node("ArgMax", ["vt_logp"], ["best_id"], axis=-1, keepdims=0, name="vt_argmax"),
+        helper.make_node("ReduceMax", ["vt_logp"], ["best_logp"], axes=[-1], keepdims=0, name="vt_max"),
     ])
     g.input.append(helper.make_tensor_value_info("next_ids", TensorProto.INT64, ["batch", "k"]))
     g.output.extend([helper.make_tensor_value_info("next_logp", TensorProto.FLOAT, ["batch", "k"]),
