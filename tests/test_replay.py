@@ -108,9 +108,10 @@ def test_sessions_are_up_to_date_with_the_interview(tmp_path):
 # reads its guess back or asks again, and every later recorded turn then answers the wrong
 # prompt). Measured, not excused: each scenario also has a "_2" session in another voice that
 # must pass. Non-strict, so a better recogniser turns these into passes.
-KNOWN_MISHEARD = {
-    "go_back": "hibari 'no' is heard as 'help'; Moonshine's 'no' leads by 5 (bar 6): read back as a guess",
-}
+KNOWN_MISHEARD: dict[str, str] = {}
+# (go_back was here until 2026-11-26 (fourth round): hibari's "no" is heard as "help" by pocketsphinx, with "no"
+# a hair behind, and Moonshine's "no" led by 5 against the bar of 6 then; read back as a guess.
+# Now a runner-up that close counts as the models not disagreeing, and the bar is 5.)
 # (red_flag_confirmed and stop_halfway were here until 2026-11-26: pocketsphinx is only just sure of
 # espeak's "nope" (0.68), so it was read back; now Moonshine backs it and it is taken as it is.)
 # (The same weakness picked stop_halfway_2's voice: piper joe's and hibari's one-word "stop" are

@@ -135,10 +135,14 @@ def test_parse_typed_forms():
     assert parse_typed("?", grammar, options).answer == "help"
     assert parse_typed("the side of my hip", grammar, options).answer == "outer_hip"
     assert parse_typed("go back", grammar, options).answer == "back"
+    # "I don't know" is one of the options every location prompt lists: typed, it is understood.
+    for text in ("I don't know", "not sure", "I dont know", "idk", "I'm not sure"):
+        assert parse_typed(text, grammar, options).answer == "unknown", text
+        assert parse_typed(text, content.grammars["pain_spread"], options).answer == "unknown", text
     yes_no = content.grammars["yes_no"]
     yn = ear.options(yes_no, "rf_saddle")
-    assert [parse_typed(t, yes_no, yn).answer for t in ("y", "N", "not sure", "1", "2")] == \
-        ["yes", "no", "unknown", "yes", "no"]
+    assert [parse_typed(t, yes_no, yn).answer for t in ("y", "N", "not sure", "1", "2", "I dont know")] == \
+        ["yes", "no", "unknown", "yes", "no", "unknown"]
 
 
 def test_ctrl_c_is_a_clean_end():

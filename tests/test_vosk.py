@@ -152,6 +152,39 @@ def test_streaming_in_small_blocks_gives_the_same_answer(recognizer, grammars) -
 
 
 @pytest.mark.slow
+def test_a_loud_room_is_flagged_noisy(recognizer, grammars) -> None:
+    """The vosk adapter, like pocketsphinx's, marks an answer heard over loud noise (about 15 dB
+    SNR or worse), so the spoken interview can say once that the room is noisy; never a quiet one."""
+    from voice_triage.noise import mix
+
+    clips = [c for c in ko_clips() if c["text"] in MUST_RECOGNISE]
+    assert len(clips) >= 5, "the Korean fixtures are missing"
+    for clip in clips:
+        samples = np.concatenate([np.zeros(8000, dtype=np.int16), load_wav(AUDIO / clip["path"])])
+        g = grammars[clip["grammar"]]
+        assert not recognizer.recognize(samples, g).noisy, clip["path"]
+        for kind, snr in (("white", 10.0), ("white", 5.0), ("babble", 5.0)):
+            assert recognizer.recognize(mix(samples, kind, snr, seed=3), g).noisy, (clip["path"], kind, snr)
+        stream = recognizer.stream(g)
+        noisy = mix(samples, "white", 10.0, seed=3)
+        for start in range(0, len(noisy), 320):
+            stream.feed(noisy[start:start + 320])
+        assert stream.finish().noisy
+
+
+@pytest.mark.slow
+def test_i_dont_know_at_a_location_prompt(recognizer, grammars) -> None:
+    """"I don't know" is an answer at the location prompts too (every prompt offers it)."""
+    clips = [c for c in ko_clips() if c["value"] == "unknown" and c["path"] not in KNOWN_BAD]
+    assert clips
+    for clip in clips:
+        x = load_wav(AUDIO / clip["path"])
+        answers = [recognizer.recognize(x, grammars[n]).answer for n in ("yes_no", "pain_location", "pain_spread")]
+        if answers[0] == "unknown":
+            assert answers[1:] == ["unknown", "unknown"], clip["path"]
+
+
+@pytest.mark.slow
 def test_the_same_clip_under_another_grammar(recognizer, grammars) -> None:
     """허리 is an answer to 'where', not to a yes/no question: there it must not become one."""
     clip = next(c for c in ko_clips() if c["text"] == "허리")

@@ -352,3 +352,14 @@ def headroom_db(energies_db: np.ndarray) -> float:
     if e.size < 5:
         return math.inf
     return float(np.percentile(e, 90) - np.percentile(e, 10))
+
+
+def answer_headroom_db(energies_db: np.ndarray, *, before: int = 65, after: int = 8) -> float:
+    """headroom_db over the answer (speech_segment) and up to `before` frames ahead of it and
+    `after` behind (what the pocketsphinx adapter hears: 0.65 s ahead, 80 ms behind); math.inf
+    when no answer stands out."""
+    e = np.asarray(energies_db, dtype=np.float64)
+    seg = speech_segment(e)
+    if seg is None:
+        return math.inf
+    return headroom_db(e[max(0, seg[0] - before):seg[1] + after])

@@ -93,7 +93,9 @@ class Grammar:
         # A longer sentence ("um, I think yes"): the phrases found in it, dropping any that lies
         # inside a longer one found ("not really" holds "really"); one value left is the answer.
         spans = []
-        for phrase, value in self.phrase_table().items():
+        # (Typed shortcuts of more than one word count too: "I dont know" holds "dont know".)
+        multi = {p: v for v, ps in self.typed.items() for p in ps if " " in p}
+        for phrase, value in {**multi, **self.phrase_table()}.items():
             for m in re.finditer(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", t):
                 spans.append((m.start(), m.end(), value))
         kept = {v for s, e, v in spans

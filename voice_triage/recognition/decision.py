@@ -34,6 +34,9 @@ class SecondOpinion:
     engine_agrees: the engine's own best phrase means the same answer value as `text`.
     wide: it heard a wider window around the answer (the engine does so in steady noise), where
         RejectionRule.second_wide_margin_min is the least lead it needs.
+    engine_close: the engine's best phrase means something else, but its runner-up (the best
+        phrase meaning another answer) means this answer and scored within a hair of it (the
+        engine could not tell the two apart): RejectionRule.second_close_margin_min applies.
     """
 
     text: str
@@ -43,6 +46,7 @@ class SecondOpinion:
     free_agrees: bool
     engine_agrees: bool
     wide: bool = False
+    engine_close: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,9 @@ class RejectionRule:
     Otherwise, when the engine has a second model (`Evidence.second`, scored over every phrase of
     the grammar), that model's best answer is acted on when it leads the next answer value by
     second_margin_min nats (second_agree_margin_min when the engine's best phrase means the same;
-    at least second_wide_margin_min when it heard the wider window of steady noise),
+    second_close_margin_min when the engine was split between its best phrase and one meaning the
+    second model's answer, SecondOpinion.engine_close; at least second_wide_margin_min when it
+    heard the wider window of steady noise),
     its phrase is likely enough as a sentence (logp >= second_logp_min) and close to what the model
     would freely write (gap >= second_gap_min: out-of-grammar speech fails this), and, with
     second_free_agree, that free transcription means the same answer unless the engine's best
@@ -116,6 +122,7 @@ class RejectionRule:
     confidence_at_threshold: float = 0.6
     second_margin_min: float = math.inf
     second_agree_margin_min: float = math.inf
+    second_close_margin_min: float = math.inf
     second_logp_min: float = -14.0
     second_gap_min: float = -8.0
     second_free_agree: bool = False
@@ -162,7 +169,12 @@ class RejectionRule:
 
     def second_bar(self, second: SecondOpinion) -> float:
         """The lead the second model needs for its answer."""
-        bar = self.second_agree_margin_min if second.engine_agrees else self.second_margin_min
+        if second.engine_agrees:
+            bar = self.second_agree_margin_min
+        elif second.engine_close:
+            bar = min(self.second_close_margin_min, self.second_margin_min)
+        else:
+            bar = self.second_margin_min
         return max(bar, self.second_wide_margin_min) if second.wide else bar
 
     def settled_by_second(self, evidence: Evidence) -> bool:

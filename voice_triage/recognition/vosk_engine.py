@@ -15,6 +15,7 @@ How an answer is decided:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -24,9 +25,10 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from ..audio import answer_headroom_db, frame_energies_db
 from ..errors import ContentError, ModelError
 from ..grammar import Grammar, normalize
-from .base import SAMPLE_RATE, Transcript
+from .base import NOISY_BELOW_DB, SAMPLE_RATE, Transcript
 from .models import check_model_dir
 
 log = logging.getLogger(__name__)
@@ -182,6 +184,7 @@ class VoskStream:
         self._nbest = recognizer._new_kaldi(grammar, N_BEST)
         self._word_results: list[dict[str, Any]] = []
         self._nbest_results: list[dict[str, Any]] = []
+        self._audio: list[np.ndarray] = []      # kept to measure the room's noise (not stored)
         self._finished: Transcript | None = None
 
     def feed(self, samples: np.ndarray) -> None:
@@ -191,6 +194,7 @@ class VoskStream:
         if data.dtype != np.int16:
             data = np.clip(np.round(data), -32768, 32767).astype(np.int16)
         data = data.reshape(-1)
+        self._audio.append(data)
         for start in range(0, len(data), CHUNK):
             chunk = data[start:start + CHUNK].tobytes()
             # True means vosk saw the end of a stretch of speech: collect it, or it is lost.
@@ -203,9 +207,14 @@ class VoskStream:
         if self._finished is None:
             self._word_results.append(json.loads(self._words.FinalResult()))
             self._nbest_results.append(json.loads(self._nbest.FinalResult()))
-            self._finished = decide(self._grammar, _segments(self._word_results, self._nbest_results),
-                                    self._owner.decoys_for(self._grammar),
-                                    self._owner.min_confidence_for(self._grammar))
+            t = decide(self._grammar, _segments(self._word_results, self._nbest_results),
+                       self._owner.decoys_for(self._grammar), self._owner.min_confidence_for(self._grammar))
+            # A loud room next to the answer (about 15 dB SNR or worse): the spoken interview says
+            # once, after a failed try, that it is noisy and what helps.
+            audio = np.concatenate(self._audio) if self._audio else np.zeros(0, dtype=np.int16)
+            self._audio = []
+            self._finished = dataclasses.replace(
+                t, noisy=answer_headroom_db(frame_energies_db(audio)) < NOISY_BELOW_DB)
         return self._finished
 
 
