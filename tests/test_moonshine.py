@@ -500,7 +500,7 @@ def test_what_is_not_acted_on_carries_the_second_models_lean_however_slight() ->
 @pytest.mark.slow
 @pytest.mark.parametrize("path,grammar,truth,seed", [
     ("flite_kal16/no.wav", "yes_no", "no", 40),
-    ("flite_kal16/thigh.wav", "pain_spread", "thigh", 100),
+    ("flite_kal16/si_dimple.wav", "pain_location", "si_dimple", 50),
 ])
 def test_under_background_talk_a_rejected_answer_leans_to_what_was_said(engines, path: str, grammar: str,
                                                                        truth: str, seed: int) -> None:
