@@ -154,9 +154,13 @@ def test_ctrl_c_mid_interview_keeps_the_answers(audio_server, latency_rig, sphin
     rig = latency_rig
     room = rig.VirtualRoom()
     report = tmp_path / "session"
+    # Ctrl-C reaches a program in the terminal's foreground. A test run started in the background
+    # by a shell without job control (`cmd &` in a script) has SIGINT ignored, and Python then
+    # leaves it ignored in the program too: give the program the disposition a terminal would.
     proc = subprocess.Popen([sys.executable, "-m", "voice_triage", "--engine", "sphinx", "--rate", "300",
                              "--report", str(report)], env=audio_server.env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         t0 = time.monotonic()
         assert room.wait_for_prompt(t0, quiet=0.8, timeout=120) is not None, "the program never spoke"
