@@ -176,12 +176,14 @@ def test_a_loud_room_is_flagged_noisy(recognizer, grammars) -> None:
 def test_i_dont_know_at_a_location_prompt(recognizer, grammars) -> None:
     """"I don't know" is an answer at the location prompts too (every prompt offers it)."""
     clips = [c for c in ko_clips() if c["value"] == "unknown" and c["path"] not in KNOWN_BAD]
-    assert clips
+    checked = 0
     for clip in clips:
         x = load_wav(AUDIO / clip["path"])
         answers = [recognizer.recognize(x, grammars[n]).answer for n in ("yes_no", "pain_location", "pain_spread")]
-        if answers[0] == "unknown":
+        if answers[0] == "unknown":     # (what the yes/no grammar hears, the location ones must too)
             assert answers[1:] == ["unknown", "unknown"], clip["path"]
+            checked += 1
+    assert checked >= 1, "no Korean 'I don't know' clip was heard even under the yes/no grammar"
 
 
 @pytest.mark.slow
