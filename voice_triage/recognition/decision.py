@@ -37,6 +37,9 @@ class SecondOpinion:
     engine_close: the engine's best phrase means something else, but its runner-up (the best
         phrase meaning another answer) means this answer and scored within a hair of it (the
         engine could not tell the two apart): RejectionRule.second_close_margin_min applies.
+    command: its answer is a command (repeat, help, go back ...), not an answer to the question:
+        RejectionRule.second_command_agree_margin_min applies when the engine heard it too, and
+        the free transcription need not agree (RejectionRule.second_free_agree is for answers).
     """
 
     text: str
@@ -47,6 +50,7 @@ class SecondOpinion:
     engine_agrees: bool
     wide: bool = False
     engine_close: bool = False
+    command: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,11 +94,12 @@ class RejectionRule:
     second_margin_min nats (second_agree_margin_min when the engine's best phrase means the same;
     second_close_margin_min when the engine was split between its best phrase and one meaning the
     second model's answer, SecondOpinion.engine_close; at least second_wide_margin_min when it
-    heard the wider window of steady noise),
+    heard the wider window of steady noise; second_command_agree_margin_min, whatever the window,
+    when that answer is a command and the engine's best phrase means it too),
     its phrase is likely enough as a sentence (logp >= second_logp_min) and close to what the model
     would freely write (gap >= second_gap_min: out-of-grammar speech fails this), and, with
     second_free_agree, that free transcription means the same answer unless the engine's best
-    phrase already does (two models agreeing).
+    phrase already does (two models agreeing) or the answer is a command.
     Confidence is `confidence_at_threshold` at score_min and rises toward 1 as the score clears it
     by `scale`; for an answer the second model settled it is `second_confidence_at_bar` at the bar
     and rises with its lead over the bar (e-fold per 2 nats).
@@ -123,6 +128,7 @@ class RejectionRule:
     second_margin_min: float = math.inf
     second_agree_margin_min: float = math.inf
     second_close_margin_min: float = math.inf
+    second_command_agree_margin_min: float = math.inf
     second_logp_min: float = -14.0
     second_gap_min: float = -8.0
     second_free_agree: bool = False
@@ -169,6 +175,8 @@ class RejectionRule:
 
     def second_bar(self, second: SecondOpinion) -> float:
         """The lead the second model needs for its answer."""
+        if second.engine_agrees and second.command:
+            return min(self.second_command_agree_margin_min, self.second_agree_margin_min)
         if second.engine_agrees:
             bar = self.second_agree_margin_min
         elif second.engine_close:
@@ -182,7 +190,7 @@ class RejectionRule:
         s = evidence.second
         return (s is not None and self.uses_second() and not self.sure(evidence) and self._plausible(s)
                 and s.margin >= self.second_bar(s)
-                and (s.free_agrees or s.engine_agrees or not self.second_free_agree))
+                and (s.free_agrees or s.engine_agrees or s.command or not self.second_free_agree))
 
     def vetoed_by_second(self, evidence: Evidence) -> bool:
         """The engine is sure, but the second model clearly heard another answer."""

