@@ -173,7 +173,11 @@ def test_silence_and_tiny_input_do_not_crash(judge: MoonshineJudge) -> None:
 def test_a_damaged_cache_is_rebuilt(tmp_path: Path) -> None:
     if SRC is None:
         pytest.skip("moonshine-cpp is not installed on this platform")
+    stale = tmp_path / "moonshine-base-en-0123456789abcdef"     # what an earlier version prepared
+    (stale / "encoder.int8.onnx").parent.mkdir(parents=True)
+    (stale / "encoder.int8.onnx").write_bytes(b"old")
     folder = moonshine.prepared_dir(SRC, tmp_path)
+    assert not stale.exists() and folder.is_dir()
     (folder / "decoder_step.int8.onnx").unlink()
     again = moonshine.prepared_dir(SRC, tmp_path)
     assert again == folder and (again / "decoder_step.int8.onnx").is_file()
