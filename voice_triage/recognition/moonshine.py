@@ -16,7 +16,7 @@ own tools (~15 s), and cached under ~/.cache/voice-triage (XDG_CACHE_HOME). Noth
 The encoder keeps its folded float weights: re-quantised with activations quantised per call
 (onnxruntime's dynamic int8), it damaged what Moonshine hears (free transcriptions such as "Help
 help help help ..." for a clean "help", and hibari's clean "no" led by 4.3 instead of 11.8), and
-the damage depended on the CPU's integer instructions; in float it is also faster on this 2-core
+the damage differed from machine to machine (CPU or onnxruntime build); in float it is also faster on this 2-core
 machine (an opinion p50 282 ms against 373 ms, 12 fixture clips) for about 55 MB more memory.
 
 The grammar's phrases are scored as a tree of their shared beginnings, one decoder step per
