@@ -16,8 +16,9 @@ own tools (~15 s), and cached under ~/.cache/voice-triage (XDG_CACHE_HOME). Noth
 The encoder keeps its folded float weights: re-quantised with activations quantised per call
 (onnxruntime's dynamic int8), it damaged what Moonshine hears (free transcriptions such as "Help
 help help help ..." for a clean "help", and hibari's clean "no" led by 4.3 instead of 11.8), and
-the damage differed from machine to machine (CPU or onnxruntime build); in float it is also faster on this 2-core
-machine (an opinion p50 282 ms against 373 ms, 12 fixture clips) for about 55 MB more memory.
+the damage differed from machine to machine (CPU or onnxruntime build); in float it is also faster
+on this 2-core machine (an opinion p50 282 ms against 373 ms, 12 fixture clips) for about 55 MB more
+memory.
 
 The grammar's phrases are scored as a tree of their shared beginnings, one decoder step per
 branch with the cache, and a branch already BEAM below a whole phrase scored is not followed
@@ -210,7 +211,7 @@ def prepared_dir(src: Path, cache: Path | None = None) -> Path:
         log.info("preparing the Moonshine model once (about 15 s) in %s", dest)
         prepare(src, dest)
         for old in dest.parent.glob("moonshine-base-en-*"):   # what an earlier version prepared
-            if old != dest and old.is_dir() and not old.name.startswith(dest.name):
+            if old.is_dir() and not old.name.startswith(dest.name):   # (nor its own work folder)
                 shutil.rmtree(old, ignore_errors=True)
     return dest
 
