@@ -19,7 +19,9 @@ left could change the urgency or the first cause.
 
 Not understood: a fair guess from the recogniser (Transcript.guess) is read back ("I think you
 said ... Is that right?"), which one "yes" settles; so is what two failed tries in a row leaned to
-(Transcript.lean), instead of a third try; otherwise the re-prompt ladder.
+(Transcript.lean), instead of a third try; otherwise the re-prompt ladder. (At a read-back, two
+tries in a row leaning "no" are not taken as that "no": measured on 2026-11-27, it gave up on 2
+fewer answers in 432 spoken interviews, and misheard 2 more, re-asked questions settled wrongly.)
 """
 
 from __future__ import annotations

@@ -29,9 +29,9 @@ class Transcript:
     guess: when `answer` is None, the value the recogniser leans to if it is a fair guess (None
         otherwise): not acted on, but the spoken interview may read it back ("I think you said
         ... Is that right?") instead of asking the whole question again. Not in the JSON.
-    lean: when `answer` is None, the value the recogniser's best reading points to, however
-        slightly (None when it heard nothing plausible). Not a guess on its own: the interview
-        reads it back when two tries in a row lean the same way. Not in the JSON.
+    lean: when `answer` is None, the value the recogniser's best reading points to, even slightly
+        (None when it heard nothing plausible; see decision._lean). Not a guess on its own: the
+        interview reads it back when two tries in a row lean the same way. Not in the JSON.
     noisy: the sound around the answer was loud next to it (audio.headroom_db under NOISY_BELOW_DB,
         about 15 dB SNR or worse), so a failed try may be the room's fault: the spoken interview
         says so once. Not in the JSON.

@@ -138,13 +138,14 @@ RULE_YES_NO = RejectionRule(score_min=-1.40, margin_weight=0.3, max_frames_per_p
                             second_margin_min=6.0, second_agree_margin_min=5.0, second_close_margin_min=5.0,
                             second_command_agree_margin_min=2.0, second_free_agree=True,
                             second_wide_margin_min=5.5, guess_margin_min=4.0, guess_agree_margin_min=3.0,
-                            corroborate_below=0.7)
+                            corroborate_below=0.7, lean_margin_min=1.5)
 RULE_OTHER = RejectionRule(score_min=-2.05, margin_weight=0.2, margin_min=0.2,
                            max_frames_per_phone=MAX_FRAMES_PER_PHONE, second_margin_min=6.0,
                            second_agree_margin_min=3.0, second_close_margin_min=5.0,
                            second_command_agree_margin_min=2.0, guess_margin_min=4.0,
                            guess_agree_margin_min=0.0,
-                           second_veto_margin_min=6.0, veto_below=0.99, corroborate_below=0.7)
+                           second_veto_margin_min=6.0, veto_below=0.99, corroborate_below=0.7,
+                           lean_margin_min=3.0, lean_engine=True)
 OPINION_PAD_FRAMES = 20   # audio either side of the answer given to the second model (200 ms) ...
 # ... and in steady noise (white, fans, hum), 350 ms: over the benchmark mixes, answers acted on at
 # 10 dB white noise rose from 78.9% to 81.2% (tuned voices) and 68.4% to 71.9% (held-out), at 5 dB
