@@ -95,7 +95,9 @@ class RejectionRule:
     second_close_margin_min when the engine was split between its best phrase and one meaning the
     second model's answer, SecondOpinion.engine_close; at least second_wide_margin_min when it
     heard the wider window of steady noise; second_command_agree_margin_min, whatever the window,
-    when that answer is a command and the engine's best phrase means it too),
+    when that answer is a command and the engine's best phrase means it too;
+    second_all_agree_margin_min, whatever the window, when the engine's best phrase and the second
+    model's own free transcription both mean its answer: three readings agreeing),
     its phrase is likely enough as a sentence (logp >= second_logp_min) and close to what the model
     would freely write (gap >= second_gap_min: out-of-grammar speech fails this), and, with
     second_free_agree, that free transcription means the same answer unless the engine's best
@@ -134,6 +136,7 @@ class RejectionRule:
     corroborate_below: float = 0.0
     corroborate_margin_min: float = 3.0
     guess_agree_margin_min: float = math.inf
+    second_all_agree_margin_min: float = math.inf
     lean_margin_min: float = 0.0
     lean_engine: bool = False
 
@@ -179,7 +182,10 @@ class RejectionRule:
             bar = min(self.second_close_margin_min, self.second_margin_min)
         else:
             bar = self.second_margin_min
-        return max(bar, self.second_wide_margin_min) if second.wide else bar
+        bar = max(bar, self.second_wide_margin_min) if second.wide else bar
+        if second.engine_agrees and second.free_agrees:
+            bar = min(bar, self.second_all_agree_margin_min)
+        return bar
 
     def settled_by_second(self, evidence: Evidence) -> bool:
         """The second model's best answer is clear enough to act on (the engine not being sure)."""
