@@ -404,10 +404,43 @@ def test_a_sure_location_answer_moonshine_clearly_contradicts_is_read_back_not_a
     assert confidence(very, RULE_OTHER) >= 0.99 and not RULE_OTHER.wants_opinion(very)
     t = decide(g, replace(very, second=_second("my foot", margin=8.0)), RULE_OTHER)
     assert (t.answer, t.guess) == ("thigh", None)
-    # Yes/no answers pocketsphinx is sure of are not second-guessed (nor wait for Moonshine).
+    # Yes/no answers pocketsphinx is sure of (confidence 0.9 or more) are not second-guessed (nor
+    # wait for Moonshine).
     yes = Evidence("yes", verify=-0.2, margin=3.0, frames=50)
     assert not RULE_YES_NO.wants_opinion(yes)
     assert decide(yn, replace(yes, second=_second("no", margin=12.0)), RULE_YES_NO).answer == "yes"
+
+
+def test_a_yes_or_no_pocketsphinx_is_only_fairly_sure_of_is_not_taken_when_moonshine_hears_otherwise() -> None:
+    """Under yes/no, pocketsphinx sure with a confidence under 0.9: Moonshine listens too, and a
+    clearly different answer (a lead of 3.5, out-of-grammar checks passed) stops it being acted on.
+    On the benchmark this caught a "stop" taken as "no", "yes" or "I don't know"."""
+    from voice_triage.recognition.decision import confidence
+    from voice_triage.recognition.sphinx import RULE_YES_NO
+    yn = GRAMMARS["yes_no"]
+    fair = Evidence("no", verify=-1.2, margin=0.5, frames=50)
+    assert RULE_YES_NO.sure(fair) and 0.7 <= confidence(fair, RULE_YES_NO) < 0.9
+    assert RULE_YES_NO.wants_opinion(fair)
+    stop = _second("stop", margin=4.0, command=True, free_agrees=True)
+    t = decide(yn, replace(fair, second=stop), RULE_YES_NO)
+    assert (t.answer, t.guess) == (None, None)                    # not acted on; a command is never read back
+    t = decide(yn, replace(fair, second=_second("yes", margin=4.0)), RULE_YES_NO)
+    assert (t.answer, t.guess) == (None, "yes")                   # another answer: read back instead
+    for kw in ({"margin": 3.0}, {"gap": -10.0}, {"engine_agrees": True, "text": "nope"}):
+        assert decide(yn, replace(fair, second=replace(stop, **kw)), RULE_YES_NO).answer == "no", kw
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path,snr,seed", [("heldout/espeak_f3/stop.wav", 10.0, 2276), ("hibari/stop.wav", 5.0, 2260)])
+def test_a_stop_pocketsphinx_takes_for_a_yes_or_no_is_not_acted_on(engines, path: str, snr: float, seed: int) -> None:
+    """White noise (the recognition benchmark's mixes at seed offset 2000): pocketsphinx alone is
+    sure of "no" / "yes" (a red-flag answer the person never gave); Moonshine hears "stop"."""
+    from voice_triage.noise import mix
+    alone, both = engines
+    x = mix(load_wav(AUDIO / path), "white", snr, seed=seed)
+    g = GRAMMARS["yes_no"]
+    assert alone.recognize(x, g).answer in ("yes", "no")
+    assert both.recognize(x, g).answer in (None, "stop")
 
 
 def test_a_just_sure_answer_backed_by_moonshine_is_not_read_back() -> None:
@@ -430,7 +463,10 @@ def test_a_just_sure_answer_backed_by_moonshine_is_not_read_back() -> None:
     assert RULE_YES_NO.wants_opinion(just_no)
     backed = decide(yn, replace(just_no, second=_second("no", margin=5.0, engine_agrees=True)), RULE_YES_NO)
     assert backed.answer == "no" and backed.confidence >= VOICE_POLICY.confirm_below
+    # Moonshine clearly hearing the other answer: not acted on; its answer is read back as a guess.
     other = decide(yn, replace(just_no, second=_second("yes", margin=5.0)), RULE_YES_NO)
+    assert (other.answer, other.guess) == (None, "yes")
+    other = decide(yn, replace(just_no, second=_second("yes", margin=3.0)), RULE_YES_NO)
     assert other.answer == "no" and other.confidence < VOICE_POLICY.confirm_below   # read back, not vetoed
     clear = Evidence("no", verify=-0.2, margin=3.0, frames=50)
     assert confidence(clear, RULE_YES_NO) >= VOICE_POLICY.confirm_below and not RULE_YES_NO.wants_opinion(clear)
