@@ -12,9 +12,11 @@ mistake. Scores are engine-specific (calibrate a RejectionRule per engine); the 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ..grammar import Grammar
+from ..model import Answer
 from .base import NOISY_BELOW_DB, Transcript
 
 YES_NO_VALUES = frozenset({"yes", "no", "unknown"})
@@ -109,6 +111,14 @@ class RejectionRule:
     never acted on unconfirmed): the second model's best answer when it leads by guess_margin_min
     (guess_agree_margin_min when the engine's phrase means the same) and passes the logp and gap
     checks (not out-of-grammar speech), free transcription or not.
+    With a finite second_veto_margin_min the second model also hears what the engine is sure of
+    with a confidence below veto_below, and an answer it clearly contradicts (another answer leading
+    by that much, passing the logp and gap checks) is not acted on: the second model's answer
+    becomes the guess to read back. (What the engine is surer of than veto_below does not wait for
+    the second model.)
+    An answer the engine is sure of with a confidence below corroborate_below is heard by the
+    second model too; when that model's best answer is the same, leading by corroborate_margin_min,
+    its confidence is raised to second_confidence_at_bar (so it is not read back needlessly).
     What is not acted on carries a lean (Transcript.lean; two tries in a row leaning the same way are
     read back): see _lean for lean_margin_min and lean_engine.
     """
@@ -238,7 +248,7 @@ def second_confidence(second: SecondOpinion, rule: RejectionRule) -> float:
 
 
 def _lean(rule: RejectionRule, second: SecondOpinion | None, second_value: str | None,
-          heard: str | None, answers: set[str]) -> str | None:
+          heard: str | None, answers: Collection[str]) -> str | None:
     """What a try that was not acted on leans to (two tries in a row leaning the same way are read
     back by the interview): the second model's best answer when it passes the logp and gap checks
     and leads by rule.lean_margin_min, or the engine's best phrase means the same; otherwise, with
@@ -265,7 +275,7 @@ def _lean(rule: RejectionRule, second: SecondOpinion | None, second_value: str |
         return moon
     if rule.lean_engine:
         return heard
-    return moon if heard not in answers or heard == "unknown" else None
+    return moon if heard not in answers or heard == Answer.UNKNOWN.value else None
 
 
 def is_yes_no(grammar: Grammar) -> bool:
@@ -296,7 +306,7 @@ def decide(grammar: Grammar, evidence: Evidence, rule: RejectionRule) -> Transcr
             and second_value in grammar.values):     # (a command is never read back)
         guess = second_value
     if answer is None:
-        lean = _lean(rule, second, second_value, heard, set(grammar.values))
+        lean = _lean(rule, second, second_value, heard, grammar.values)
     alts = tuple((t, round(conf * math.exp(-max(gap, 0.0)), 4)) for t, gap in evidence.alternatives if t != text)
     noisy = evidence.extra.get("headroom_db", math.inf) < NOISY_BELOW_DB
     return Transcript(text=text, answer=answer, confidence=conf, alternatives=alts, guess=guess, lean=lean,
