@@ -259,9 +259,8 @@ def test_noise_10db_never_misheard(rec: SphinxRecognizer, kind: str) -> None:
     assert r["wrong"] <= 0.03, r["misses"]
 
 
-@pytest.mark.xfail(reason="best-phrase accuracy is 88% (white, after RNNoise) / 64% (babble) at 10 dB "
-                          "(Moonshine's 81% / 71%) and the rule with the second opinion acts on 82% / 53%, "
-                          "not 95/90%; see README", strict=False)
+@pytest.mark.xfail(reason="issue 3's noise targets (95% / 90% at 10 dB) are not met: neither model's best "
+                          "phrase is right that often; current figures in the README", strict=False)
 @pytest.mark.slow
 @pytest.mark.parametrize("kind,target", [("white", 0.95), ("babble", 0.90)])
 def test_noise_10db_target(rec: SphinxRecognizer, kind: str, target: float) -> None:

@@ -342,6 +342,13 @@ def steady_noise(noise_db: np.ndarray, speech_db: np.ndarray, *, max_std_db: flo
     return float(np.std(noise_db)) < max_std_db and float(np.percentile(speech_db, 90) - np.mean(noise_db)) < max_snr_db
 
 
+# The stretch an answer is heard in, in 10 ms frames: the answer (speech_segment), 150 ms of context
+# before it and 80 ms after; noise is measured on up to 0.5 s before that context.
+ANSWER_PAD_FRAMES = 15
+ANSWER_TAIL_FRAMES = 8
+NOISE_FRAMES = 50
+
+
 def headroom_db(energies_db: np.ndarray) -> float:
     """How far an answer stands above the sound around it, in dB: the spread of the 10 ms frame
     levels over the answer and the moments just before and after it (90th percentile, the loud
@@ -354,10 +361,11 @@ def headroom_db(energies_db: np.ndarray) -> float:
     return float(np.percentile(e, 90) - np.percentile(e, 10))
 
 
-def answer_headroom_db(energies_db: np.ndarray, *, before: int = 65, after: int = 8) -> float:
+def answer_headroom_db(energies_db: np.ndarray, *, before: int = ANSWER_PAD_FRAMES + NOISE_FRAMES,
+                       after: int = ANSWER_TAIL_FRAMES) -> float:
     """headroom_db over the answer (speech_segment) and up to `before` frames ahead of it and
-    `after` behind (what the pocketsphinx adapter hears: 0.65 s ahead, 80 ms behind); math.inf
-    when no answer stands out."""
+    `after` behind (by default the stretch the pocketsphinx adapter hears: its noise window and
+    context ahead, 0.65 s, and 80 ms behind); math.inf when no answer stands out."""
     e = np.asarray(energies_db, dtype=np.float64)
     seg = speech_segment(e)
     if seg is None:

@@ -42,7 +42,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from ..audio import FRAME, Denoiser, frame_energies_db, headroom_db, speech_segment, steady_noise, suppress_noise
+from ..audio import (ANSWER_PAD_FRAMES, ANSWER_TAIL_FRAMES, FRAME, NOISE_FRAMES, Denoiser, frame_energies_db,
+                     headroom_db, speech_segment, steady_noise, suppress_noise)
 from ..errors import ContentError, ModelError
 from ..grammar import Grammar, load_grammars
 from .base import Transcript
@@ -59,10 +60,10 @@ EXTRA_WORDS: dict[str, str] = {
     "tailbone": "T EY L B OW N",
 }
 
-PAD_FRAMES = 15          # 150 ms of context kept before the answer
-TAIL_FRAMES = 8          # and 80 ms after it
+PAD_FRAMES = ANSWER_PAD_FRAMES    # 150 ms of context kept before the answer
+TAIL_FRAMES = ANSWER_TAIL_FRAMES  # and 80 ms after it
 PAUSE_FRAMES = TAIL_FRAMES  # decode early once the speaker has been quiet this long (80 ms)
-NOISE_FRAMES = 50        # noise measured on up to 0.5 s either side of the answer
+# NOISE_FRAMES (from audio): noise measured on up to 0.5 s before that context
 PHONE_LOOP = "_phone_loop"
 SCALE = 1000.0   # pocketsphinx scores are tiny in natural-log units: per-frame scores in thousandths
 SS_OVER, SS_FLOOR = 1.0, 0.3  # gentle: stronger subtraction hurts with background talk
@@ -519,7 +520,7 @@ class SphinxStream:
             return
         self._cached = (seg, self._rec._evidence(self._audio(), seg, self._grammar))
 
-    def _grown_into_the_end(self, seg: tuple[int, int]) -> bool:
+    def _kept_at_the_pause(self, seg: tuple[int, int]) -> Transcript | None:
         """The answer's stretch, decoded at the last pause and acted on, has since grown into the
         very end of the audio with no pause after it. The endpointer ended the answer on silence,
         so what joined the stretch is background sound (under background talk, a voice behind the
@@ -528,18 +529,25 @@ class SphinxStream:
         Measured on the benchmark's mixes fed in 20 ms blocks (all 362 clips; background talk at
         10 and 5 dB): 28 and 98 stretches grew so. Of the 23 acted on at the pause, decoding again
         gave the same answer 19 times, and nothing 3 times (1 was wrong both ways); of the other
-        103, decoding again found 9 answers, none wrong."""
+        103, decoding again found 9 answers, none wrong. Returns the answer kept, else None."""
+        if self._cached is None:
+            return None
         (c0, c1), ev = self._cached
-        return (self._energies.size - seg[1] < PAUSE_FRAMES and c0 < seg[1] and seg[0] < c1
-                and decide(self._grammar, ev, self._rec.rule_for(self._grammar)).answer is not None)
+        if not (self._energies.size - seg[1] < PAUSE_FRAMES and c0 < seg[1] and seg[0] < c1):
+            return None
+        t = decide(self._grammar, ev, self._rec.rule_for(self._grammar))
+        return t if t.answer is not None else None
 
     def finish(self) -> Transcript:
         self._finished = True
         seg = speech_segment(self._energies)
         if seg is None:
             ev = Evidence("", -math.inf, 0.0)
-        elif self._cached is not None and (self._cached[0] == seg or self._grown_into_the_end(seg)):
+        elif self._cached is not None and self._cached[0] == seg:
             ev = self._cached[1]
+        elif (kept := self._kept_at_the_pause(seg)) is not None:
+            self.evidence = self._cached[1]
+            return kept
         else:
             ev = self._rec._evidence(self._audio(), seg, self._grammar)
         self.evidence = ev
