@@ -190,24 +190,40 @@ def _init(engine: str, cases_path: str, cache: bool = True) -> None:
 def simulate_cached(answers_file: Path, phrases: Path) -> dict[str, Any]:
     """`session.simulate`, step for step (same speaker, same clip rotation, same interview loop),
     but each (clip, grammar) is recognised once per worker: the recogniser keeps no state between
-    utterances (batch CMN per utterance), so the answer is the same every time. --no-cache checks."""
+    utterances (batch CMN per utterance) but the speaker warp it follows, so the answer is the same
+    every time for a clip, grammar and warp. --no-cache checks."""
     from voice_triage.answers import load_answers_file
     from voice_triage.audio import load_wav
-    from voice_triage.recognition.select import make_recognizer
+    from voice_triage.recognition.select import follow_speaker, make_recognizer
     from voice_triage.session import VOICE_POLICY, RecordingVoice, drive, index_phrases, speaker_answer
 
     content = _STATE["content"]
     answers = load_answers_file(answers_file, content)
     cycles = {v: itertools.cycle(paths) for v, paths in index_phrases(phrases).items()}
     recognizer = make_recognizer(_STATE["config"])
+    follow_speaker(recognizer)
     cache = _STATE.setdefault("heard", {})
+    warps = hasattr(recognizer, "follow_speaker")
 
     def hear(action, grammar):
         path = next(cycles[speaker_answer(content, answers, action)])
-        key = (str(path), grammar.name)
+        if not warps:
+            key = (str(path), grammar.name)
+            if key not in cache:
+                cache[key] = recognizer.recognize(load_wav(path), grammar)
+            return cache[key]
+        # pocketsphinx following the speaker: the answer depends on the warp learnt so far, and
+        # every answer is learnt from as the real recogniser would (its fits are memoised by audio)
+        recognizer._learn()
+        key = (str(path), grammar.name, recognizer.warp)
         if key not in cache:
-            cache[key] = recognizer.recognize(load_wav(path), grammar)
-        return cache[key]
+            s = recognizer.stream(grammar)
+            s.feed(load_wav(path))
+            cache[key] = (s.finish(), s.evidence, recognizer._last_input)
+        else:
+            recognizer._last_input = cache[key][2]
+            recognizer._heard(grammar, cache[key][1])
+        return cache[key][0]
 
     return drive(content, hear, RecordingVoice(), VOICE_POLICY).to_json()
 
@@ -320,9 +336,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--draws", type=int, default=4,
                     help="independent noise draws per clip in noisy conditions (default: %(default)s; 1: "
                          "every repeat of a clip is the same recording, as before 2026-11-26)")
+    ap.add_argument("--audio", type=Path, help="another folder of clips with its manifest.yaml (e.g. made by "
+                                               "make_fixtures.py --extra-voices DIR)")
     ap.add_argument("--no-cache", action="store_true",
                     help="call session.simulate for every session (slow; checks the cached run)")
     args = ap.parse_args(argv)
+    if args.audio is not None:
+        global AUDIO
+        AUDIO = args.audio
 
     cases = load_cases(args.vignettes)
     if args.cases:

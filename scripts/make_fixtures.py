@@ -11,6 +11,7 @@ Writes
   tests/fixtures/audio/ko/espeak/<value>[.N].wav        Korean, for the vosk adapter
   tests/fixtures/audio/manifest.yaml                    what every file holds
   tests/fixtures/noise/babble.wav, babble_heldout.wav   background speech, ~30 s each
+  tests/fixtures/pitched/<voice>/<value>.wav            two voices pitched far up and down (--only pitched)
 
 Every WAV is 16 kHz mono 16-bit, trimmed to the speech with ~0.3 s of silence before and after, with
 a faint seeded room-noise floor (-70 dBFS) as a microphone would give.
@@ -45,6 +46,7 @@ from voice_triage.grammar import load_grammars, normalize  # noqa: E402
 
 AUDIO = ROOT / "tests" / "fixtures" / "audio"
 NOISE = ROOT / "tests" / "fixtures" / "noise"
+PITCHED_DIR = ROOT / "tests" / "fixtures" / "pitched"
 RATE = 16_000
 PAD_S = 0.28
 PEAK = 0.7          # every clip is scaled to this peak (about -3 dBFS)
@@ -299,6 +301,28 @@ HELDOUT = [
     Voice("hibari_mod", "hibari heart speed=1.2 + sox pitch -400 cents", hibari(1.2),
           ("pitch", "-400"), heldout=True),
 ]
+# Voices pitched and formed well above and below the average adult, for the tests of following one
+# speaker (pocketsphinx's SPEAKER_WARPS); kept out of the manifest and the benchmarks.
+PITCHED = [
+    Voice("hibari_high", "hibari heart speed=0.85 + sox pitch +300 cents", hibari(0.85), ("pitch", "300")),
+    Voice("piper_low", "piper joe length_scale=0.85 + sox pitch -300 cents", piper_joe(0.85), ("pitch", "-300")),
+]
+# Voices for a one-off check on voices nobody has heard (--extra-voices DIR; not committed): every
+# CONTRACT and EXTRA phrasing, written with a manifest that the benchmarks read with --audio DIR.
+EXTRA_VOICES = [
+    Voice("u_espeak_scot", "espeak-ng -v en-gb-scotland+f2 -s 160 -p 55", espeak("en-gb-scotland+f2", 160, 55), heldout=True),
+    Voice("u_espeak_carib", "espeak-ng -v en-029+m2 -s 175 -p 40", espeak("en-029+m2", 175, 40), heldout=True),
+    Voice("u_espeak_nyc", "espeak-ng -v en-us-nyc+f4 -s 135 -p 80", espeak("en-us-nyc+f4", 135, 80), heldout=True),
+    Voice("u_flite_slt_slow", "flite slt duration_stretch=1.3 int_f0_target_mean=150", flite("slt", 1.3, 150), heldout=True),
+    Voice("u_flite_rms_fast", "flite rms duration_stretch=0.85 + sox pitch +300 cents", flite("rms", 0.85), ("pitch", "300"),
+          heldout=True),
+    Voice("u_flite_awb_low", "flite awb + sox pitch -200 cents", flite("awb"), ("pitch", "-200"), heldout=True),
+    Voice("u_piper_fast_low", "piper joe length_scale=0.85 + sox pitch -300 cents", piper_joe(0.85), ("pitch", "-300"),
+          heldout=True),
+    Voice("u_hibari_slow_high", "hibari heart speed=0.85 + sox pitch +300 cents", hibari(0.85), ("pitch", "300"),
+          heldout=True),
+]
+PITCHED_VALUES = ["yes", "no", "unknown", "outer_hip", "mid_buttock", "lower_back", "none", "thigh", "foot"]
 BABBLE_VOICES = ["espeak", "flite_slt", "flite_rms", "piper_joe", "flite_kal16"]
 BABBLE_VOICES_HELDOUT = [
     Voice("b_espeak_gb", "espeak-ng -v en-gb+f2", espeak("en-gb+f2", 170, 60)),
@@ -510,6 +534,48 @@ def write_korean_grammars() -> None:
         (folder / f"{name}.yaml").write_text(f"{comment}\n{body}", encoding="utf-8")
 
 
+def make_pitched(log) -> None:
+    """tests/fixtures/pitched/<voice>/<value>[.N].wav (see the README written there)."""
+    for v in PITCHED:
+        folder = PITCHED_DIR / v.name
+        for old in folder.glob("*.wav") if folder.is_dir() else []:
+            old.unlink()
+        for value in PITCHED_VALUES:
+            # every CONTRACT phrasing of yes, no and "I don't know" (a session hears them in turn)
+            texts = CONTRACT[value] if value in GRAMMAR_OF else CONTRACT[value][:1]
+            for i, text in enumerate(texts):
+                name = f"{value}.wav" if i == 0 else f"{value}.{i}.wav"
+                write_wav(PITCHED_DIR / v.name / name, room(v.speak(text), f"pitched/{v.name}/{name}"))
+        log(f"pitched: {v.name} ({v.how})")
+    (PITCHED_DIR / "README.md").write_text(
+        "Made by `python scripts/make_fixtures.py --only pitched`: " + "; ".join(f"{v.name}: {v.how}" for v in PITCHED)
+        + f". Values {', '.join(PITCHED_VALUES)}: every CONTRACT.md phrasing of yes, no and unknown "
+        "(<value>[.N].wav, as simulate's phrase folders), the first one of the others; 16 kHz mono. "
+        "Only the tests of following one speaker use them (not the benchmarks).\n")
+
+
+def make_extra_voices(dest: Path, log) -> None:
+    """DEST/<voice>/<value>[.N].wav for EXTRA_VOICES, every phrasing, and DEST/manifest.yaml (all
+    held out); DEST/heldout links back to DEST, where the benchmarks look for held-out voices."""
+    grammar_of = check_phrases()
+    clips = []
+    for v in EXTRA_VOICES:
+        for value in CONTRACT:
+            for i, text in enumerate(phrase_list(value)):
+                rel = f"{v.name}/{value}{'' if i == 0 else '.' + str(i)}.wav"
+                write_wav(dest / rel, room(v.speak(text), rel))
+                clips.append({"path": rel, "voice": v.name, "lang": "en", "grammar": grammar_of[value],
+                              "value": value, "text": text, "heldout": True})
+        log(f"extra voice: {v.name}")
+    doc = {"about": "Made by scripts/make_fixtures.py --extra-voices: voices for a one-off check.",
+           "sample_rate": RATE, "voices": {v.name: {"how": v.how, "heldout": True} for v in EXTRA_VOICES},
+           "clips": clips, "oog": []}
+    (dest / "manifest.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=120))
+    link = dest / "heldout"
+    if not link.exists():
+        link.symlink_to(".")
+
+
 def write_manifest(clips: list[dict], oog: list[dict], ko: list[dict]) -> None:
     voices = {v.name: {"how": v.how, "heldout": v.heldout} for v in TUNED + HELDOUT}
     doc = {
@@ -527,13 +593,20 @@ def write_manifest(clips: list[dict], oog: list[dict], ko: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["audio", "noise", "ko-grammars"], default=None)
+    ap.add_argument("--only", choices=["audio", "noise", "ko-grammars", "pitched"], default=None)
     ap.add_argument("--per-value", type=int, default=2, help="phrasings per value for tuned voices")
     ap.add_argument("--per-value-heldout", type=int, default=1, help="phrasings per value for held-out voices")
+    ap.add_argument("--extra-voices", type=Path, metavar="DIR",
+                    help="only write EXTRA_VOICES (voices nobody tuned on, every phrasing) to DIR, for a one-off "
+                         "check: measure_recognition.py / bench_sessions.py / measure_speaker_warp.py --audio DIR")
     a = ap.parse_args(argv)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
+
+    if a.extra_voices is not None:
+        make_extra_voices(a.extra_voices, log)
+        return 0
 
     if a.only in (None, "ko-grammars"):
         write_korean_grammars()
@@ -546,7 +619,9 @@ def main(argv: list[str] | None = None) -> int:
         write_manifest(clips, make_oog(log), make_korean(log))
     if a.only in (None, "noise"):
         make_noise(log)
-    total = sum(p.stat().st_size for d in (AUDIO, NOISE) if d.is_dir() for p in d.rglob("*.wav"))
+    if a.only in (None, "pitched"):
+        make_pitched(log)
+    total = sum(p.stat().st_size for d in (AUDIO, NOISE, PITCHED_DIR) if d.is_dir() for p in d.rglob("*.wav"))
     log(f"total WAV size: {total / 1e6:.1f} MB")
     return 0
 

@@ -156,7 +156,12 @@ def main() -> None:
                     help="Moonshine's second opinion on answers pocketsphinx is not sure of (on when installed)")
     ap.add_argument("--seed-offset", type=int, default=0,
                     help="added to every noise seed: other mixes of the same clips (for fitting the rule)")
+    ap.add_argument("--audio", type=Path, help="another folder of clips with its manifest.yaml (e.g. made by "
+                                               "make_fixtures.py --extra-voices DIR; its voices count as held out)")
     a = ap.parse_args()
+    if a.audio is not None:
+        global AUDIO
+        AUDIO = a.audio
     clips = tasks(set(a.groups.split(",")))
     for c in clips:
         c["seed"] += a.seed_offset

@@ -229,10 +229,11 @@ class _PhrasePlayer:
 
     def __init__(self, config: Config, phrases: dict[str, list[Path]], folder: Path) -> None:
         from .audio import load_wav
-        from .recognition.select import make_recognizer
+        from .recognition.select import follow_speaker, make_recognizer
 
         self._load_wav = load_wav
         self.recognizer = make_recognizer(config)
+        follow_speaker(self.recognizer)
         self.folder = folder
         self._cycles = {v: itertools.cycle(paths) for v, paths in phrases.items()}
         self._cache: dict[Path, Any] = {}
@@ -297,12 +298,13 @@ def replay(config: Config, folder: Path) -> dict[str, Any]:
     prompt after the last file, is silence (so the interview's re-ask policy ends it)."""
     from .audio import load_wav
     from .content import load_content
-    from .recognition.select import make_recognizer
+    from .recognition.select import follow_speaker, make_recognizer
 
     turns = index_turns(Path(folder))
     audio = {n: load_wav(path) for n, path in turns.items()}  # a bad WAV fails before anything runs
     content = load_content(config.lang)
     recognizer = make_recognizer(config)
+    follow_speaker(recognizer)
     counter = itertools.count(1)
 
     def hear(action: Listen, grammar: Grammar) -> Transcript | None:

@@ -227,7 +227,7 @@ class RecordedEar:
 def run_voice(config: Config) -> int:
     """The hands-free interview. Ctrl-C ends it cleanly, keeping (and with --report writing) the answers."""
     from .content import load_content
-    from .recognition.select import make_recognizer
+    from .recognition.select import follow_speaker, make_recognizer
 
     out = sys.stderr if config.json else sys.stdout
     content = load_content(config.lang)
@@ -257,6 +257,7 @@ def run_voice(config: Config) -> int:
             ear.warm_up(content.grammars.values())
             ear.calibrate()
             ear.ready()
+        follow_speaker(recognizer)    # (after the warm-up: its test sound is nobody's voice)
         voice.prepare(_prompts(content))
         result = run_interview(content, ear, voice, policy)   # Ctrl-C inside: interrupted
     except KeyboardInterrupt:   # while getting ready, before the first question

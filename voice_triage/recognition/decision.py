@@ -115,7 +115,9 @@ class RejectionRule:
     with a confidence below veto_below, and an answer it clearly contradicts (another answer leading
     by that much, passing the logp and gap checks) is not acted on: the second model's answer
     becomes the guess to read back. (What the engine is surer of than veto_below does not wait for
-    the second model.)
+    the second model, unless it was decoded with a speaker warp, Evidence.extra["warp"]: such an
+    answer, rescued from one the plain decode was not sure of, is vetoed by a lead of
+    warped_veto_margin_min.)
     An answer the engine is sure of with a confidence below corroborate_below is heard by the
     second model too; when that model's best answer is the same, leading by corroborate_margin_min,
     its confidence is raised to second_confidence_at_bar (so it is not read back needlessly).
@@ -149,6 +151,7 @@ class RejectionRule:
     second_all_agree_margin_min: float = math.inf
     lean_margin_min: float = 0.0
     lean_engine: bool = False
+    warped_veto_margin_min: float = 1.0
 
     def score(self, evidence: Evidence) -> float:
         margin = min(evidence.margin, self.margin_cap)
@@ -171,7 +174,10 @@ class RejectionRule:
                                        or confidence(evidence, self) < self.corroborate_below)
 
     def _vetoable(self, evidence: Evidence) -> bool:
-        return self.second_veto_margin_min < math.inf and confidence(evidence, self) < self.veto_below
+        # (An answer decoded with a speaker warp, extra["warp"], is always vetoable: the confidence
+        # was calibrated on unwarped audio, and a warp can make a wrong phrase fit surer.)
+        return self.second_veto_margin_min < math.inf and (confidence(evidence, self) < self.veto_below
+                                                           or evidence.extra.get("warp", 1.0) != 1.0)
 
     def corroborated_by_second(self, evidence: Evidence) -> bool:
         """The engine is sure with a low confidence, and the second model hears the same answer."""
@@ -205,10 +211,14 @@ class RejectionRule:
                 and (s.free_agrees or s.engine_agrees or s.command or not self.second_free_agree))
 
     def vetoed_by_second(self, evidence: Evidence) -> bool:
-        """The engine is sure, but the second model clearly heard another answer."""
+        """The engine is sure, but the second model clearly heard another answer (for an answer
+        rescued by a speaker warp, any lead of warped_veto_margin_min will do)."""
         s = evidence.second
+        bar = self.second_veto_margin_min
+        if evidence.extra.get("warp", 1.0) != 1.0:
+            bar = min(bar, self.warped_veto_margin_min)
         return (s is not None and self.sure(evidence) and self._vetoable(evidence) and not s.engine_agrees
-                and self._plausible(s) and s.margin >= self.second_veto_margin_min)
+                and self._plausible(s) and s.margin >= bar)
 
     def guessed_by_second(self, evidence: Evidence) -> bool:
         """Not clear enough to act on, but the second model's answer is worth reading back."""

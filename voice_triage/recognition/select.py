@@ -91,3 +91,12 @@ def _make_sphinx(config: Config, grammars: dict) -> Recognizer:
 def clear_cache() -> None:
     """Forget loaded recognisers (tests)."""
     _CACHE.clear()
+
+
+def follow_speaker(recognizer: Recognizer) -> None:
+    """A session of one speaker begins: an engine that adapts to its speaker (pocketsphinx's
+    SPEAKER_WARPS) forgets the last one and learns this one. transcribe never calls this: its
+    files may be anyone's."""
+    start = getattr(recognizer, "follow_speaker", None)
+    if start is not None:
+        start()
