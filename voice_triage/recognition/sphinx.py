@@ -185,11 +185,11 @@ ENGINE_CLOSE_MARGIN = 0.5
 # (the audio resampled: 0.87 lowers every frequency by 13%), and from the second answer on, the
 # factor under which the grammar's best phrase fits the audio best (acoustic score per frame), on
 # average over the answers heard, is used when it beats no stretch by SPEAKER_WARP_GAIN. Measured
-# on pocketsphinx's own decodes of clean speech (`python scripts/measure_speaker_warp.py`: the 12
-# fixture voices and 8 voices made for this check, 3 answers of a voice learnt from, 300 draws):
-# answers pocketsphinx is sure of and right 69.9% -> 80.3% over all, tuned voices unchanged, a voice
-# pitched down 3 semitones 49% -> 95%, one pitched up 39% -> 92%, espeak-ng's en-us-nyc+f4 16% ->
-# 39%, the worst change -4 points (espeak-ng en-gb-x-rp+m7, held out: 36% -> 32%). The warp only
+# on pocketsphinx's own decodes of clean speech, as shipped (`python scripts/measure_speaker_warp.py
+# [--audio DIR]`, 3 answers of a voice learnt from, 300 draws): answers it is sure of and right
+# about, the 12 fixture voices 90.1% -> 90.9% (none worse), 8 voices made for the check
+# (make_fixtures.py --extra-voices) 59.2% -> 76.8%: pitched down 3 semitones 48.7% -> 98.0%, pitched
+# up 39.5% -> 94.7%, espeak-ng en-us-nyc+f4 15.8% -> 40.5%. (Whole interviews: CHANGES.md.) The warp only
 # rescues: an answer the plain decode is sure of is kept as it is, and only what it is not sure of
 # is decoded again with the warp (so a voice the model already fits loses nothing); a rescued
 # answer can always be vetoed by Moonshine (decision.RejectionRule._vetoable), since a warp can
