@@ -544,7 +544,7 @@ def _close_runner_up(ev: Evidence) -> str | None:
 
 
 def choose_warp(fits: list[dict[float, float]]) -> float:
-    """The factor of SPEAKER_WARPS for a speaker whose answers fit as `fits` (RecognizerSphinx.
+    """The factor of SPEAKER_WARPS for a speaker whose answers fit as `fits` (SphinxRecognizer.
     warp_fits, one per answer): the one fitting best against no warp on average, when at least two
     answers were heard and it gains SPEAKER_WARP_GAIN; else 1.0."""
     usable = [f for f in fits if math.isfinite(f.get(1.0, -math.inf))]
