@@ -369,8 +369,8 @@ def choose(value: str, voice_index: int, n: int) -> list[str]:
 
 # ------------------------------------------------------------------------------ builders
 def entry(path: Path, voice: str, grammar: str | None, value: str | None, text: str, heldout: bool,
-          lang: str = "en") -> dict:
-    return {"path": path.relative_to(AUDIO).as_posix(), "voice": voice, "lang": lang, "grammar": grammar,
+          lang: str = "en", root: Path = AUDIO) -> dict:
+    return {"path": path.relative_to(root).as_posix(), "voice": voice, "lang": lang, "grammar": grammar,
             "value": value, "text": text, "heldout": heldout}
 
 
@@ -564,31 +564,27 @@ def make_extra_voices(dest: Path, log) -> None:
             for i, text in enumerate(phrase_list(value)):
                 rel = f"{v.name}/{value}{'' if i == 0 else '.' + str(i)}.wav"
                 write_wav(dest / rel, room(v.speak(text), rel))
-                clips.append({"path": rel, "voice": v.name, "lang": "en", "grammar": grammar_of[value],
-                              "value": value, "text": text, "heldout": True})
+                clips.append(entry(dest / rel, v.name, grammar_of[value], value, text, True, root=dest))
         log(f"extra voice: {v.name}")
-    doc = {"about": "Made by scripts/make_fixtures.py --extra-voices: voices for a one-off check.",
-           "sample_rate": RATE, "voices": {v.name: {"how": v.how, "heldout": True} for v in EXTRA_VOICES},
-           "clips": clips, "oog": []}
-    (dest / "manifest.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=120))
+    write_manifest(clips, [], [], dest=dest, voices=EXTRA_VOICES)
     link = dest / "heldout"
     if not link.exists():
         link.symlink_to(".")
 
 
-def write_manifest(clips: list[dict], oog: list[dict], ko: list[dict]) -> None:
-    voices = {v.name: {"how": v.how, "heldout": v.heldout} for v in TUNED + HELDOUT}
+def write_manifest(clips: list[dict], oog: list[dict], ko: list[dict], *, dest: Path = AUDIO,
+                   voices: list[Voice] | None = None) -> None:
     doc = {
         "about": "Made by scripts/make_fixtures.py; do not edit by hand. Paths are relative to this file. "
                  "16 kHz mono 16-bit WAV. value null = out of grammar (should be rejected).",
         "sample_rate": RATE,
-        "voices": voices,
+        "voices": {v.name: {"how": v.how, "heldout": v.heldout} for v in (voices or TUNED + HELDOUT)},
         "clips": clips,
         "oog": oog,
         "ko": ko,
     }
     text = yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=120)
-    (AUDIO / "manifest.yaml").write_text(text, encoding="utf-8")
+    (dest / "manifest.yaml").write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from voice_triage.audio import load_wav
+from voice_triage.model import RED_FLAGS
 from voice_triage.recognition import sphinx as sphinx_module
 from voice_triage.recognition.sphinx import SphinxRecognizer, warp_audio
 from voice_triage.yamlio import load_yaml
@@ -105,9 +106,7 @@ def test_a_simulated_session_in_a_low_voice_is_understood(tmp_path: Path, monkey
     from voice_triage.session import simulate
 
     cases = {c["id"]: c for c in load_yaml(Path(__file__).parent / "cases" / "public.yaml")["cases"]}
-    flags = [f for f in ("rf_saddle", "rf_bladder_bowel", "rf_both_legs", "rf_weakness", "rf_fever",
-                         "rf_cancer", "rf_weight_loss", "rf_trauma", "rf_night_pain")]
-    answers = {**{f: "no" for f in flags}, **cases["p04"]["answers"]}
+    answers = {**{f: "no" for f in RED_FLAGS}, **cases["p04"]["answers"]}
     (tmp_path / "a.json").write_text(json.dumps(answers))
     config = Config(engine=Engine.SPHINX, quiet=True)
 

@@ -174,10 +174,10 @@ class RejectionRule:
                                        or confidence(evidence, self) < self.corroborate_below)
 
     def _vetoable(self, evidence: Evidence) -> bool:
-        # (An answer decoded with a speaker warp, extra["warp"], is always vetoable: the confidence
-        # was calibrated on unwarped audio, and a warp can make a wrong phrase fit surer.)
+        # (An answer decoded with a speaker warp is always vetoable: the confidence was calibrated
+        # on unwarped audio, and a warp can make a wrong phrase fit surer.)
         return self.second_veto_margin_min < math.inf and (confidence(evidence, self) < self.veto_below
-                                                           or evidence.extra.get("warp", 1.0) != 1.0)
+                                                           or _warped(evidence))
 
     def corroborated_by_second(self, evidence: Evidence) -> bool:
         """The engine is sure with a low confidence, and the second model hears the same answer."""
@@ -214,9 +214,8 @@ class RejectionRule:
         """The engine is sure, but the second model clearly heard another answer (for an answer
         rescued by a speaker warp, any lead of warped_veto_margin_min will do)."""
         s = evidence.second
-        bar = self.second_veto_margin_min
-        if evidence.extra.get("warp", 1.0) != 1.0:
-            bar = min(bar, self.warped_veto_margin_min)
+        bar = min(self.second_veto_margin_min, self.warped_veto_margin_min) if _warped(evidence) \
+            else self.second_veto_margin_min
         return (s is not None and self.sure(evidence) and self._vetoable(evidence) and not s.engine_agrees
                 and self._plausible(s) and s.margin >= bar)
 
@@ -229,6 +228,12 @@ class RejectionRule:
             return True
         bar = self.guess_agree_margin_min if s.engine_agrees else self.guess_margin_min
         return not self.sure(evidence) and s.margin >= bar
+
+
+def _warped(evidence: Evidence) -> bool:
+    """The engine decoded this answer with a speaker warp (Evidence.extra["warp"], pocketsphinx's
+    SPEAKER_WARPS): it rescued one the plain decode was not sure of."""
+    return evidence.extra.get("warp", 1.0) != 1.0
 
 
 def _squash(x: float, at_zero: float) -> float:
