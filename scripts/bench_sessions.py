@@ -214,15 +214,13 @@ def simulate_cached(answers_file: Path, phrases: Path) -> dict[str, Any]:
             return cache[key]
         # pocketsphinx following the speaker: the answer depends on the warp learnt so far, and
         # every answer is learnt from as the real recogniser would (its fits are memoised by audio)
-        recognizer._learn()
+        s = recognizer.stream(grammar)       # (learns from the answer before: the warp is now this answer's)
         key = (str(path), grammar.name, recognizer.warp)
         if key not in cache:
-            s = recognizer.stream(grammar)
             s.feed(load_wav(path))
-            cache[key] = (s.finish(), s.evidence, recognizer._last_input)
+            cache[key] = (s.finish(), s.evidence, s.decoded)
         else:
-            recognizer._last_input = cache[key][2]
-            recognizer._heard(grammar, cache[key][1])
+            recognizer.heard(grammar, cache[key][1], cache[key][2])
         return cache[key][0]
 
     return drive(content, hear, RecordingVoice(), VOICE_POLICY).to_json()

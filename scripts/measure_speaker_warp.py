@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             ev = rec.evidence(x, g)
             ok[f] = bool(ev.text) and rec.rule_for(g).sure(ev) and g.match(ev.text) == c["value"]
         rec.warp = 1.0
-        ev = rec.evidence(x, g)          # what a session learns from: the answer as first decoded
-        fits = rec.warp_fits(rec._last_input, g) if ev.text else {1.0: float("-inf")}
+        ev, decoded = rec.evidence_and_input(x, g)     # what a session learns from: the answer as first decoded
+        fits = rec.warp_fits(decoded, g) if ev.text else {1.0: float("-inf")}
         by_voice[c["voice"]].append({"ok": ok, "fits": fits})
         print(".", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)

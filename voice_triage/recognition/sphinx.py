@@ -237,7 +237,6 @@ class SphinxRecognizer:
         self._following = False
         self._fits: list[dict[float, float]] = []
         self._to_learn: tuple[np.ndarray, Grammar] | None = None
-        self._last_input: np.ndarray | None = None
         self._warp_memo: dict[tuple[bytes, str], dict[float, float]] = {}
         try:
             self._denoiser: Denoiser | None = Denoiser()
@@ -338,12 +337,14 @@ class SphinxRecognizer:
         self._fits = []
         self._to_learn = None
 
-    def _heard(self, grammar: Grammar, ev: Evidence) -> None:
-        """An answer was decided: keep what was decoded to learn from at the next stream (the
-        learning costs a few decodes, so it runs when the next answer starts, not before the
-        next prompt)."""
-        if self._following and ev.text and self._last_input is not None and len(self._fits) < SPEAKER_WARP_ANSWERS:
-            self._to_learn = (self._last_input, grammar)
+    def heard(self, grammar: Grammar, evidence: Evidence, decoded: np.ndarray | None) -> None:
+        """An answer was decided from `evidence`, decoded from `decoded` (the cleaned, unwarped
+        stretch pocketsphinx heard; SphinxStream.decoded): when following a speaker, keep it to learn
+        from when the next stream starts (the learning costs a few decodes, so it runs then, inside
+        the next answer's speaking time, not before the next prompt). A stream calls this itself;
+        a caller that replays a stream's result from a cache calls it with what the stream kept."""
+        if self._following and evidence.text and decoded is not None and len(self._fits) < SPEAKER_WARP_ANSWERS:
+            self._to_learn = (decoded, grammar)
 
     def _learn(self) -> None:
         if self._to_learn is None:
@@ -380,6 +381,8 @@ class SphinxRecognizer:
 
     # -- recognition -----------------------------------------------------------------------------
     def stream(self, grammar: Grammar) -> "SphinxStream":
+        """A stream for the next answer (learning first from the answer before, when following a
+        speaker: `warp` is then what this answer is decoded with)."""
         self._learn()
         return SphinxStream(self, grammar)
 
@@ -390,13 +393,17 @@ class SphinxRecognizer:
 
     def evidence(self, samples: np.ndarray, grammar: Grammar) -> Evidence:
         """Segment, clean and decode a whole utterance (int16, 16 kHz)."""
+        return self.evidence_and_input(samples, grammar)[0]
+
+    def evidence_and_input(self, samples: np.ndarray, grammar: Grammar) -> tuple[Evidence, np.ndarray | None]:
+        """`evidence`, and the cleaned, unwarped stretch that was decoded (None: no speech found)."""
         x = np.asarray(samples, dtype=np.int16)
         seg = speech_segment(frame_energies_db(x))
         if seg is None:
-            return Evidence("", -math.inf, 0.0)
+            return Evidence("", -math.inf, 0.0), None
         return self._evidence(x, seg, grammar)
 
-    def _evidence(self, x: np.ndarray, seg: tuple[int, int], grammar: Grammar) -> Evidence:
+    def _evidence(self, x: np.ndarray, seg: tuple[int, int], grammar: Grammar) -> tuple[Evidence, np.ndarray]:
         n_frames = len(x) // FRAME
         start, end = max(0, seg[0] - PAD_FRAMES), min(n_frames, seg[1] + TAIL_FRAMES)
         # Noise is measured on up to NOISE_FRAMES before the answer (what a stream has heard by the
@@ -413,14 +420,14 @@ class SphinxRecognizer:
             clean = suppress_noise(piece, noise, over=SS_OVER, floor=SS_FLOOR)
         clean = np.concatenate([np.zeros(lo * FRAME, dtype=np.int16), clean])
         rule = self.rule_for(grammar)
-        self._last_input = clean[start * FRAME:end * FRAME]
+        decoded = clean[start * FRAME:end * FRAME]
         rival = self.full_evidence or rule.margin_weight > 0 or rule.margin_min > 0
-        ev = self._decode(self._last_input, grammar, rival=rival)
+        ev = self._decode(decoded, grammar, rival=rival)
         warp = 1.0
         if self.warp != 1.0 and not (ev.text and rule.sure(ev)):
             # The speaker's warp rescues what the plain decode is not sure of; it never replaces
             # an answer the plain decode is sure of (so a voice the model already fits loses nothing).
-            warped = self._decode(warp_audio(self._last_input, self.warp), grammar, rival=rival)
+            warped = self._decode(warp_audio(decoded, self.warp), grammar, rival=rival)
             if warped.text and rule.sure(warped):
                 ev, warp = warped, self.warp
         ev = dataclasses.replace(ev, extra={**ev.extra, "headroom_db": headroom_db(energies), "warp": warp})
@@ -435,7 +442,7 @@ class SphinxRecognizer:
             ev = dataclasses.replace(ev, second=self._second(op, grammar, ev.text, wide=steady,
                                                              close=_close_runner_up(ev)))
         if not ev.text or not (self.full_evidence or rule.agreement_min > 0):
-            return ev
+            return ev, decoded
         # A second opinion from the untouched audio: noise suppression helps against steady
         # noise and hurts against background talk, and an answer both readings agree on is rarely
         # wrong.
@@ -443,7 +450,7 @@ class SphinxRecognizer:
         other, _, _, _ = self._run(raw, self._add_search(grammar))
         table = grammar.phrase_table()
         agree = 1.0 if table.get(other) == table[ev.text] else 0.0
-        return dataclasses.replace(ev, agreement=agree)
+        return dataclasses.replace(ev, agreement=agree), decoded
 
     def _second(self, op: Opinion, grammar: Grammar, heard: str, wide: bool = False,
                 close: str | None = None) -> SecondOpinion:
@@ -577,7 +584,9 @@ def _log_sum(lm, probs: Iterable[float]) -> float:
 
 
 class SphinxStream:
-    """One utterance. `feed` keeps the audio and decodes at pauses; `finish` returns the answer."""
+    """One utterance. `feed` keeps the audio and decodes at pauses; `finish` returns the answer, and
+    leaves `evidence` (what the answer was decided from) and `decoded` (the cleaned, unwarped audio
+    that evidence was decoded from; None when no speech was found)."""
 
     def __init__(self, recognizer: SphinxRecognizer, grammar: Grammar) -> None:
         self._rec = recognizer
@@ -586,8 +595,10 @@ class SphinxStream:
         self._n = 0
         self._energies = np.zeros(0)
         self._tail = np.zeros(0, dtype=np.int16)    # samples not yet filling a whole frame
-        self._cached: tuple[tuple[int, int], Evidence] | None = None
+        self._cached: tuple[tuple[int, int], tuple[Evidence, np.ndarray]] | None = None
         self._finished = False
+        self.evidence: Evidence | None = None
+        self.decoded: np.ndarray | None = None
 
     def feed(self, samples: np.ndarray) -> None:
         if self._finished:
@@ -638,7 +649,7 @@ class SphinxStream:
         103, decoding again found 9 answers, none wrong. Returns the answer kept, else None."""
         if self._cached is None:
             return None
-        (c0, c1), ev = self._cached
+        (c0, c1), (ev, _) = self._cached
         if not (self._energies.size - seg[1] < PAUSE_FRAMES and c0 < seg[1] and seg[0] < c1):
             return None
         t = decide(self._grammar, ev, self._rec.rule_for(self._grammar))
@@ -647,16 +658,15 @@ class SphinxStream:
     def finish(self) -> Transcript:
         self._finished = True
         seg = speech_segment(self._energies)
+        kept = None
         if seg is None:
-            ev = Evidence("", -math.inf, 0.0)
+            ev, decoded = Evidence("", -math.inf, 0.0), None
         elif self._cached is not None and self._cached[0] == seg:
-            ev = self._cached[1]
+            ev, decoded = self._cached[1]
         elif (kept := self._kept_at_the_pause(seg)) is not None:
-            self.evidence = self._cached[1]
-            self._rec._heard(self._grammar, self.evidence)
-            return kept
+            ev, decoded = self._cached[1]
         else:
-            ev = self._rec._evidence(self._audio(), seg, self._grammar)
-        self.evidence = ev
-        self._rec._heard(self._grammar, ev)
-        return decide(self._grammar, ev, self._rec.rule_for(self._grammar))
+            ev, decoded = self._rec._evidence(self._audio(), seg, self._grammar)
+        self.evidence, self.decoded = ev, decoded
+        self._rec.heard(self._grammar, ev, decoded)
+        return kept if kept is not None else decide(self._grammar, ev, self._rec.rule_for(self._grammar))
