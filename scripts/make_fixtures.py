@@ -322,6 +322,40 @@ EXTRA_VOICES = [
     Voice("u_hibari_slow_high", "hibari heart speed=0.85 + sox pitch +300 cents", hibari(0.85), ("pitch", "300"),
           heldout=True),
 ]
+# A second such set (--extra-voices DIR --extra-set b), kept apart from the first for checking a rule
+# fitted on the first (or on the fixtures) on voices neither was fitted on; and a third.
+EXTRA_VOICES_B = [
+    Voice("w_espeak_lancs", "espeak-ng -v en-gb-x-gbclan+Andy -s 150 -p 45", espeak("en-gb-x-gbclan+Andy", 150, 45),
+          heldout=True),
+    Voice("w_espeak_wmids", "espeak-ng -v en-gb-x-gbcwmd+Annie -s 185 -p 60", espeak("en-gb-x-gbcwmd+Annie", 185, 60),
+          heldout=True),
+    Voice("w_espeak_grandpa", "espeak-ng -v en-us+grandpa -s 125 -p 35", espeak("en-us+grandpa", 125, 35), heldout=True),
+    Voice("w_flite_kal16_high", "flite kal16 + sox pitch +250 cents", flite("kal16"), ("pitch", "250"), heldout=True),
+    Voice("w_flite_slt_low", "flite slt duration_stretch=0.9 + sox pitch -250 cents", flite("slt", 0.9),
+          ("pitch", "-250"), heldout=True),
+    Voice("w_piper_slow_high", "piper joe length_scale=1.25 + sox pitch +200 cents", piper_joe(1.25), ("pitch", "200"),
+          heldout=True),
+    Voice("w_hibari_fast_low", "hibari heart speed=1.25 + sox pitch -250 cents", hibari(1.25), ("pitch", "-250"),
+          heldout=True),
+    Voice("w_flite_awb_slow", "flite awb duration_stretch=1.25 + sox pitch +100 cents", flite("awb", 1.25),
+          ("pitch", "100"), heldout=True),
+]
+# A third (--extra-set c), made to check bars chosen on the fixtures and the first two sets.
+EXTRA_VOICES_C = [
+    Voice("x_espeak_rp_alicia", "espeak-ng -v en-gb-x-rp+Alicia -s 170 -p 65", espeak("en-gb-x-rp+Alicia", 170, 65),
+          heldout=True),
+    Voice("x_espeak_us_gene", "espeak-ng -v en-us+Gene -s 145 -p 40", espeak("en-us+Gene", 145, 40), heldout=True),
+    Voice("x_espeak_029_steph", "espeak-ng -v en-029+Steph -s 160 -p 55", espeak("en-029+Steph", 160, 55), heldout=True),
+    Voice("x_flite_kal_slow", "flite kal duration_stretch=1.2 + sox pitch -150 cents", flite("kal", 1.2),
+          ("pitch", "-150"), heldout=True),
+    Voice("x_flite_slt_high", "flite slt duration_stretch=1.1 + sox pitch +150 cents", flite("slt", 1.1),
+          ("pitch", "150"), heldout=True),
+    Voice("x_piper_fast_high", "piper joe length_scale=0.8 + sox pitch +300 cents", piper_joe(0.8), ("pitch", "300"),
+          heldout=True),
+    Voice("x_hibari_low", "hibari heart + sox pitch -150 cents", hibari(1.0), ("pitch", "-150"), heldout=True),
+    Voice("x_flite_awb_fast", "flite awb duration_stretch=0.8 + sox pitch -100 cents", flite("awb", 0.8),
+          ("pitch", "-100"), heldout=True),
+]
 PITCHED_VALUES = ["yes", "no", "unknown", "outer_hip", "mid_buttock", "lower_back", "none", "thigh", "foot"]
 BABBLE_VOICES = ["espeak", "flite_slt", "flite_rms", "piper_joe", "flite_kal16"]
 BABBLE_VOICES_HELDOUT = [
@@ -554,19 +588,20 @@ def make_pitched(log) -> None:
         "Only the tests of following one speaker use them (not the benchmarks).\n")
 
 
-def make_extra_voices(dest: Path, log) -> None:
-    """DEST/<voice>/<value>[.N].wav for EXTRA_VOICES, every phrasing, and DEST/manifest.yaml (all
-    held out); DEST/heldout links back to DEST, where the benchmarks look for held-out voices."""
+def make_extra_voices(dest: Path, log, voices: list[Voice] = EXTRA_VOICES) -> None:
+    """DEST/<voice>/<value>[.N].wav for `voices` (EXTRA_VOICES or EXTRA_VOICES_B), every phrasing, and
+    DEST/manifest.yaml (all held out); DEST/heldout links back to DEST, where the benchmarks look for
+    held-out voices."""
     grammar_of = check_phrases()
     clips = []
-    for v in EXTRA_VOICES:
+    for v in voices:
         for value in CONTRACT:
             for i, text in enumerate(phrase_list(value)):
                 rel = f"{v.name}/{value}{'' if i == 0 else '.' + str(i)}.wav"
                 write_wav(dest / rel, room(v.speak(text), rel))
                 clips.append(entry(dest / rel, v.name, grammar_of[value], value, text, True, root=dest))
         log(f"extra voice: {v.name}")
-    write_manifest(clips, [], [], dest=dest, voices=EXTRA_VOICES)
+    write_manifest(clips, [], [], dest=dest, voices=voices)
     link = dest / "heldout"
     if not link.exists():
         link.symlink_to(".")
@@ -595,13 +630,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extra-voices", type=Path, metavar="DIR",
                     help="only write EXTRA_VOICES (voices nobody tuned on, every phrasing) to DIR, for a one-off "
                          "check: measure_recognition.py / bench_sessions.py / measure_speaker_warp.py --audio DIR")
+    ap.add_argument("--extra-set", choices=["a", "b", "c"], default="a",
+                    help="with --extra-voices: the first set of eight voices (a), the second (b) or the third (c)")
     a = ap.parse_args(argv)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
     if a.extra_voices is not None:
-        make_extra_voices(a.extra_voices, log)
+        make_extra_voices(a.extra_voices, log, {"a": EXTRA_VOICES, "b": EXTRA_VOICES_B, "c": EXTRA_VOICES_C}[a.extra_set])
         return 0
 
     if a.only in (None, "ko-grammars"):
