@@ -94,7 +94,12 @@ def run(job: tuple[dict, str, str | None, float | None, bool]) -> dict:
         lat = time.perf_counter() - t0
         rec.full_evidence = True
     ev = rec.evidence(x, g)
-    t = decide(g, ev, rec.rule_for(g))
+    return evidence_row(clip, cond, g, ev, decide(g, ev, rec.rule_for(g)), lat, work)
+
+
+def evidence_row(clip: dict, cond: str, g, ev, t, lat: float | None = None, work: float | None = None) -> dict:
+    """One --evidence line: the clip, what was decided, and everything decide() read (redecide.py
+    rebuilds the Evidence from it)."""
     rival = ev.alternatives[0][0] if ev.alternatives else ""
     return dict(clip, cond=cond, text=ev.text, heard=g.match(ev.text) if ev.text else None, answer=t.answer,
                 confidence=t.confidence, guess=t.guess,

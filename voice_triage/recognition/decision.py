@@ -42,6 +42,9 @@ class SecondOpinion:
     command: its answer is a command (repeat, help, go back ...), not an answer to the question:
         RejectionRule.second_command_agree_margin_min applies when the engine heard it too, and
         the free transcription need not agree (RejectionRule.second_free_agree is for answers).
+    unsure: its answer is "I don't know" (Answer.UNKNOWN). With `command`, this tells a definite
+        answer (a place, a yes, a no) from the answers a model falls back on in noise
+        (RejectionRule.second_veto_definite_margin_min).
     """
 
     text: str
@@ -53,6 +56,12 @@ class SecondOpinion:
     wide: bool = False
     engine_close: bool = False
     command: bool = False
+    unsure: bool = False
+
+    @property
+    def definite(self) -> bool:
+        """A definite answer to the question: neither a command nor "I don't know"."""
+        return bool(self.text) and not self.command and not self.unsure
 
 
 @dataclass(frozen=True)
@@ -99,7 +108,8 @@ class RejectionRule:
     heard the wider window of steady noise; second_command_agree_margin_min, whatever the window,
     when that answer is a command and the engine's best phrase means it too;
     second_all_agree_margin_min, whatever the window, when the engine's best phrase and the second
-    model's own free transcription both mean its answer: three readings agreeing),
+    model's own free transcription both mean its answer: three readings agreeing; and never less
+    than second_unsure_margin_min when that answer is "I don't know", SecondOpinion.unsure),
     its phrase is likely enough as a sentence (logp >= second_logp_min) and close to what the model
     would freely write (gap >= second_gap_min: out-of-grammar speech fails this), and, with
     second_free_agree, that free transcription means the same answer unless the engine's best
@@ -113,8 +123,9 @@ class RejectionRule:
     checks (not out-of-grammar speech), free transcription or not.
     With a finite second_veto_margin_min the second model also hears what the engine is sure of
     with a confidence below veto_below, and an answer it clearly contradicts (another answer leading
-    by that much, passing the logp and gap checks) is not acted on: the second model's answer
-    becomes the guess to read back. (What the engine is surer of than veto_below does not wait for
+    by that much, or by second_veto_definite_margin_min when that answer is definite, neither a
+    command nor "I don't know" (SecondOpinion.definite); passing the logp and gap checks) is not
+    acted on: the second model's answer becomes the guess to read back. (What the engine is surer of than veto_below does not wait for
     the second model, unless it was decoded with a speaker warp, Evidence.extra["warp"]: such an
     answer, rescued from one the plain decode was not sure of, is vetoed by a lead of
     warped_veto_margin_min.)
@@ -143,12 +154,14 @@ class RejectionRule:
     guess_margin_min: float = math.inf
     second_confidence_at_bar: float = 0.8
     second_veto_margin_min: float = math.inf
+    second_veto_definite_margin_min: float = math.inf
     second_wide_margin_min: float = 0.0
     veto_below: float = math.inf
     corroborate_below: float = 0.0
     corroborate_margin_min: float = 3.0
     guess_agree_margin_min: float = math.inf
     second_all_agree_margin_min: float = math.inf
+    second_unsure_margin_min: float = 0.0
     lean_margin_min: float = 0.0
     lean_engine: bool = False
     warped_veto_margin_min: float = 1.0
@@ -201,6 +214,8 @@ class RejectionRule:
         bar = max(bar, self.second_wide_margin_min) if second.wide else bar
         if second.engine_agrees and second.free_agrees:
             bar = min(bar, self.second_all_agree_margin_min)
+        if second.unsure:
+            bar = max(bar, self.second_unsure_margin_min)
         return bar
 
     def settled_by_second(self, evidence: Evidence) -> bool:
@@ -214,8 +229,13 @@ class RejectionRule:
         """The engine is sure, but the second model clearly heard another answer (for an answer
         rescued by a speaker warp, any lead of warped_veto_margin_min will do)."""
         s = evidence.second
-        bar = min(self.second_veto_margin_min, self.warped_veto_margin_min) if _warped(evidence) \
-            else self.second_veto_margin_min
+        if s is None:
+            return False
+        bar = self.second_veto_margin_min
+        if s.definite:
+            bar = min(bar, self.second_veto_definite_margin_min)
+        if _warped(evidence):
+            bar = min(bar, self.warped_veto_margin_min)
         return (s is not None and self.sure(evidence) and self._vetoable(evidence) and not s.engine_agrees
                 and self._plausible(s) and s.margin >= bar)
 
