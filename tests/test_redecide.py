@@ -33,7 +33,8 @@ def _second(text: str, grammar: str, **kw) -> SecondOpinion:
 
 CASES = [
     # (grammar, pocketsphinx's evidence, Moonshine's reading)
-    ("pain_spread", Evidence("my thigh", verify=-1.5, margin=1.0, frames=60), _second("my foot", "pain_spread", margin=2.5)),
+    ("pain_spread", Evidence("my thigh", verify=-1.5, margin=1.0, frames=60),
+     _second("my foot", "pain_spread", margin=2.5)),
     ("pain_spread", Evidence("my thigh", verify=-1.5, margin=1.0, frames=60),
      _second("i don't know", "pain_spread", margin=4.0)),
     ("pain_location", Evidence("i don't know", verify=-3.0, margin=0.5, frames=80),

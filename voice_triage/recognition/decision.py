@@ -125,10 +125,10 @@ class RejectionRule:
     with a confidence below veto_below, and an answer it clearly contradicts (another answer leading
     by that much, or by second_veto_definite_margin_min when that answer is definite, neither a
     command nor "I don't know" (SecondOpinion.definite); passing the logp and gap checks) is not
-    acted on: the second model's answer becomes the guess to read back. (What the engine is surer of than veto_below does not wait for
-    the second model, unless it was decoded with a speaker warp, Evidence.extra["warp"]: such an
-    answer, rescued from one the plain decode was not sure of, is vetoed by a lead of
-    warped_veto_margin_min.)
+    acted on: the second model's answer becomes the guess to read back. (What the engine is surer
+    of than veto_below does not wait for the second model, unless it was decoded with a speaker
+    warp, Evidence.extra["warp"]: such an answer, rescued from one the plain decode was not sure
+    of, is vetoed by a lead of warped_veto_margin_min.)
     An answer the engine is sure of with a confidence below corroborate_below is heard by the
     second model too; when that model's best answer is the same, leading by corroborate_margin_min,
     its confidence is raised to second_confidence_at_bar (so it is not read back needlessly).
@@ -226,8 +226,9 @@ class RejectionRule:
                 and (s.free_agrees or s.engine_agrees or s.command or not self.second_free_agree))
 
     def vetoed_by_second(self, evidence: Evidence) -> bool:
-        """The engine is sure, but the second model clearly heard another answer (for an answer
-        rescued by a speaker warp, any lead of warped_veto_margin_min will do)."""
+        """The engine is sure, but the second model clearly heard another answer (a definite one by
+        second_veto_definite_margin_min; for an answer rescued by a speaker warp, any lead of
+        warped_veto_margin_min will do)."""
         s = evidence.second
         if s is None:
             return False
@@ -236,7 +237,7 @@ class RejectionRule:
             bar = min(bar, self.second_veto_definite_margin_min)
         if _warped(evidence):
             bar = min(bar, self.warped_veto_margin_min)
-        return (s is not None and self.sure(evidence) and self._vetoable(evidence) and not s.engine_agrees
+        return (self.sure(evidence) and self._vetoable(evidence) and not s.engine_agrees
                 and self._plausible(s) and s.margin >= bar)
 
     def guessed_by_second(self, evidence: Evidence) -> bool:
