@@ -198,7 +198,7 @@ def test_a_stretch_grown_into_the_end_by_background_talk_is_not_decoded_again(re
         x = mix(load_wav(AUDIO / path), "babble", 10.0, seed=seed)
         s, n, final = stream(x, g)
         assert len(x) // 160 - final[1] < PAUSE_FRAMES and decoded[-1][0] < final[1], "not grown: another mix?"
-        at_pause = decide(g, s._cached[1], rec.rule_for(g))     # what the decode at the pause gave
+        at_pause = decide(g, s._cached[1][0], rec.rule_for(g))  # what the decode at the pause gave
         return x, clip, s, n, at_pause
 
     x, clip, s, n, at_pause = grown("flite_kal16/no.1.wav", 41)     # (the benchmark's mix of this clip)
