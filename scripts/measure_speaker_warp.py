@@ -7,7 +7,7 @@ Every clean clip of every voice in DIR's manifest.yaml (default: the committed f
 made for a one-off check: `python scripts/make_fixtures.py --extra-voices DIR`) is decoded by
 pocketsphinx alone under each factor of SPEAKER_WARPS. Then, per voice, `--draws` times: pick
 `--answers` of its clips at random, choose the factor as the recogniser does from what those
-answers show (sphinx._choose_warp), and count the voice's clips pocketsphinx is sure of and right
+answers show (sphinx.choose_warp), and count the voice's clips pocketsphinx is sure of and right
 about under that factor, against no warp. Prints one line per voice and the total.
 """
 
@@ -47,10 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         ok = {}
         for f in SPEAKER_WARPS:
             rec.warp = f
-            ev = rec.evidence(x, g)
+            ev, decoded = rec.evidence_and_input(x, g)
             ok[f] = bool(ev.text) and rec.rule_for(g).sure(ev) and g.match(ev.text) == c["value"]
+            if f == 1.0:
+                first = ev, decoded         # what a session learns from: the answer as first decoded
         rec.warp = 1.0
-        ev, decoded = rec.evidence_and_input(x, g)     # what a session learns from: the answer as first decoded
+        ev, decoded = first
         fits = rec.warp_fits(decoded, g) if ev.text else {1.0: float("-inf")}
         by_voice[c["voice"]].append({"ok": ok, "fits": fits})
         print(".", end="", file=sys.stderr, flush=True)
