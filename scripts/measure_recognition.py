@@ -2,11 +2,13 @@
 voice group x noise condition, yes/no wrong, out-of-grammar accepted, finish() latency.
 
     python scripts/measure_recognition.py [--conditions clean,white:10,babble:10,white:5,babble:5]
-        [--groups tuned,heldout,oog] [--jobs 2] [--evidence /tmp/ev.jsonl] [--enhance auto|off]
+        [--groups tuned,heldout,oog,unsure_place] [--jobs 2] [--evidence /tmp/ev.jsonl] [--enhance auto|off]
 
 Clip i of the manifest (answers first, then the out-of-grammar clips) is mixed with
 voice_triage.noise.mix(clean, kind, snr, seed=i); "babble" on a held-out clip uses the held-out
-babble track. Every decode is run (full evidence), so --evidence dumps what a rejection rule needs
+babble track. Group unsure_place: every "I don't know" clip (every voice) asked again under the two
+location grammars (where the pain is, where it travels), whose "I don't know" competes with places
+rather than with yes and no; same mix as the clip under yes/no. Every decode is run (full evidence), so --evidence dumps what a rejection rule needs
 (for re-fitting the thresholds on the tuned voices); the table uses the recogniser's own rules.
 Latency (every 7th clip per condition, the product's path without the extra calibration decodes):
 a stream is fed 20 ms chunks; finish() is timed (end of audio -> answer), and so is the longest
@@ -38,26 +40,29 @@ from voice_triage.yamlio import load_yaml  # noqa: E402
 
 AUDIO = ROOT / "tests" / "fixtures" / "audio"
 YES_NO = {"yes", "no", "unknown"}
+UNSURE_PLACE = "unsure_place"
+LOCATION_GRAMMARS = ("pain_location", "pain_spread")
+GROUPS = ("tuned", "heldout", UNSURE_PLACE)
 W: dict = {}
 
 
 def tasks(groups: set[str]) -> list[dict]:
     m = load_yaml(AUDIO / "manifest.yaml")
     out = []
-    i = 0
-    for c in m["clips"]:
-        if c.get("lang", "en") == "en":
-            g = "heldout" if c["heldout"] else "tuned"
-            if g in groups:
-                out.append(dict(path=c["path"], voice=c["voice"], grammar=c["grammar"], value=c["value"],
-                                heldout=c["heldout"], group=g, seed=i))
-            i += 1
-    for c in m.get("oog") or []:
+    english = [c for c in m["clips"] if c.get("lang", "en") == "en"]
+    for i, c in enumerate(english):           # clip i's noise seed is i (the table's mixes)
+        g = "heldout" if c["heldout"] else "tuned"
+        if g in groups:
+            out.append(dict(path=c["path"], voice=c["voice"], grammar=c["grammar"], value=c["value"],
+                            heldout=c["heldout"], group=g, seed=i))
+    if UNSURE_PLACE in groups:               # "I don't know" where a place is expected: the same mix
+        out += [dict(path=c["path"], voice=c["voice"], grammar=gname, value="unknown", heldout=c["heldout"],
+                     group=UNSURE_PLACE, seed=i)
+                for i, c in enumerate(english) if c["value"] == "unknown" for gname in LOCATION_GRAMMARS]
+    for i, c in enumerate(m.get("oog") or [], len(english)):
         if "oog" in groups:
-            for gname in ("yes_no", "pain_location", "pain_spread"):
-                out.append(dict(path=c["path"], voice=c["voice"], grammar=gname, value=None,
-                                heldout=c["heldout"], group="oog", seed=i))
-        i += 1
+            out += [dict(path=c["path"], voice=c["voice"], grammar=gname, value=None, heldout=c["heldout"],
+                         group="oog", seed=i) for gname in ("yes_no", "pain_location", "pain_spread")]
     return out
 
 
@@ -116,7 +121,7 @@ def table(rows: list[dict]) -> str:
     lines = ["| group | condition | n | correct | rejected | (of which a guess read back: right / wrong) | wrong "
              "| yes/no wrong | best-phrase right | OOG accepted (yes/no) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for grp in ("tuned", "heldout"):
+    for grp in GROUPS:
         for cond in conds:
             rs = [r for r in rows if r["group"] == grp and r["cond"] == cond]
             if not rs:
@@ -125,8 +130,9 @@ def table(rows: list[dict]) -> str:
             ok = sum(r["answer"] == r["value"] for r in rs)
             rej = sum(r["answer"] is None for r in rs)
             wrong = n - ok - rej
-            ynw = sum(1 for r in rs if r["answer"] is not None and r["answer"] != r["value"]
-                      and ({r["answer"], r["value"]} & YES_NO))
+            ynw = "-" if grp == UNSURE_PLACE else sum(    # (a yes, no or "I don't know" said or taken)
+                1 for r in rs if r["answer"] is not None and r["answer"] != r["value"]
+                and ({r["answer"], r["value"]} & YES_NO))
             best = sum(r["heard"] == r["value"] for r in rs)
             g_ok = sum(r["answer"] is None and r.get("guess") == r["value"] for r in rs)
             g_bad = sum(r["answer"] is None and r.get("guess") not in (None, r["value"]) for r in rs)
@@ -153,7 +159,10 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--conditions", default="clean,white:10,babble:10,white:5,babble:5")
-    ap.add_argument("--groups", default="tuned,heldout,oog")
+    ap.add_argument("--groups", default="tuned,heldout,oog,unsure_place",
+                    help="tuned, heldout, oog (out of grammar), unsure_place (\"I don't know\" at the "
+                         "location questions) (default: %(default)s)")
+    ap.add_argument("--grammars", help="only clips asked under these grammars, e.g. pain_location,pain_spread")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--evidence")
     ap.add_argument("--enhance", default="auto", choices=["auto", "on", "off"])
@@ -168,6 +177,8 @@ def main() -> None:
         global AUDIO
         AUDIO = a.audio
     clips = tasks(set(a.groups.split(",")))
+    if a.grammars:     # (after the seeds are given out: the same mixes as a run over every grammar)
+        clips = [c for c in clips if c["grammar"] in a.grammars.split(",")]
     for c in clips:
         c["seed"] += a.seed_offset
     jobs = []

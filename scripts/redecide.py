@@ -110,6 +110,22 @@ def changes(base: list[dict], new: list[dict]) -> str:
     return "\n".join([f"against the shipped rules: {head}", *lines])
 
 
+def totals(rows: list[dict]) -> str:
+    """Wrong answers over the answer clips (tuned and held-out voices), over "I don't know" asked at
+    the location questions (measure_recognition's unsure_place group), and out-of-grammar tries
+    acted on."""
+    def wrong(rs: list[dict]) -> str:
+        n = sum(r["answer"] is not None and r["answer"] != r["value"] for r in rs)
+        return f"{n} of {len(rs)} ({n / max(1, len(rs)):.2%})"
+
+    answers = [r for r in rows if r["group"] in ("tuned", "heldout")]
+    unsure = [r for r in rows if r["group"] == "unsure_place"]
+    line = f"acted on wrongly: {wrong(answers)} answers"
+    if unsure:
+        line += f"; \"I don't know\" at the location questions {wrong(unsure)}"
+    return line + f"; out-of-grammar acted on: {sum(r['answer'] is not None for r in rows if r['group'] == 'oog')}"
+
+
 def main(argv: list[str] | None = None) -> int:
     import measure_recognition as mr
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -127,11 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     yes_no, other = with_settings(a.set)
     new = redecide(rows, yes_no, other)
     print(mr.table(new))
-    answers = [r for r in new if r["group"] != "oog"]
-    wrong = sum(r["answer"] is not None and r["answer"] != r["value"] for r in answers)
-    print(f"\nacted on wrongly: {wrong} of {len(answers)} answers "
-          f"({wrong / max(1, len(answers)):.2%}); out-of-grammar acted on: "
-          f"{sum(r['answer'] is not None for r in new if r['group'] == 'oog')}")
+    print("\n" + totals(new))
     if a.changes or a.set:
         print(changes(redecide(rows, sphinx.RULE_YES_NO, sphinx.RULE_OTHER), new))
     return 0

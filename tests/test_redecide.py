@@ -81,3 +81,28 @@ def test_a_changed_bar_changes_the_decision_and_dumps_without_unsure_still_read(
     assert redecide.evidence_of(old_idk).second.unsure
     with pytest.raises(SystemExit):
         redecide.with_settings(["other.no_such_bar=1"])
+
+
+def test_unsure_place_asks_every_i_dont_know_clip_again_at_both_location_questions() -> None:
+    """The benchmark's unsure_place group: "I don't know" where a place is expected (the yes/no
+    clips alone never test it there), over the same noise mixes, without moving the other groups'
+    noise seeds."""
+    plain = measure_recognition.tasks({"tuned", "heldout", "oog"})
+    both = measure_recognition.tasks({"tuned", "heldout", "oog", "unsure_place"})
+    unsure = [t for t in both if t["group"] == "unsure_place"]
+    assert [t for t in both if t["group"] != "unsure_place"] == plain
+    idk = {t["path"]: t["seed"] for t in plain if t["value"] == "unknown"}
+    assert idk and sorted((t["path"], t["grammar"]) for t in unsure) == sorted(
+        (p, g) for p in idk for g in ("pain_location", "pain_spread"))
+    assert all(t["value"] == "unknown" and t["seed"] == idk[t["path"]] for t in unsure)
+    assert len({t["seed"] for t in plain}) == len({t["path"] for t in plain})   # one mix per clip
+
+
+def test_totals_count_unsure_place_apart_from_the_answer_clips() -> None:
+    def row(group: str, value: str | None, answer: str | None) -> dict:
+        return dict(group=group, value=value, answer=answer)
+
+    rows = [row("tuned", "yes", "yes"), row("heldout", "no", "yes"), row("unsure_place", "unknown", "foot"),
+            row("unsure_place", "unknown", None), row("oog", None, "thigh"), row("oog", None, None)]
+    assert redecide.totals(rows) == ('acted on wrongly: 1 of 2 (50.00%) answers; "I don\'t know" at the location '
+                                     'questions 1 of 2 (50.00%); out-of-grammar acted on: 1')
