@@ -8,8 +8,10 @@ Clip i of the manifest (answers first, then the out-of-grammar clips) is mixed w
 voice_triage.noise.mix(clean, kind, snr, seed=i); "babble" on a held-out clip uses the held-out
 babble track. Group unsure_place: every "I don't know" clip (every voice) asked again under the two
 location grammars (where the pain is, where it travels), whose "I don't know" competes with places
-rather than with yes and no; same mix as the clip under yes/no. Every decode is run (full evidence), so --evidence dumps what a rejection rule needs
-(for re-fitting the thresholds on the tuned voices); the table uses the recogniser's own rules.
+rather than with yes and no; same mix as the clip under yes/no. --grammars keeps only the clips
+under those grammars, with the seeds of a full run. Every decode is run (full evidence), so
+--evidence dumps what a rejection rule needs (for re-fitting the thresholds on the tuned voices,
+scripts/redecide.py); the table uses the recogniser's own rules.
 Latency (every 7th clip per condition, the product's path without the extra calibration decodes):
 a stream is fed 20 ms chunks; finish() is timed (end of audio -> answer), and so is the longest
 feed() call, which holds the decode run when the speaker has paused for 80 ms (the live endpointer
