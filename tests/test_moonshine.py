@@ -389,7 +389,7 @@ def test_a_clean_command_both_models_hear_is_taken(engines, path: str, value: st
 def test_i_dont_know_at_a_location_question_needs_a_clearer_lead_than_a_place() -> None:
     """Under background talk both models fall back on "I don't know" when a place was said; taken,
     the place (what decides the result) would be lost without a word. So at the location questions
-    Moonshine's "I don't know" needs a lead of 5 even when pocketsphinx heard it too (a place needs 3);
+    Moonshine's "I don't know" needs a lead of 6 even when pocketsphinx heard it too (a place needs 3);
     under it, it is read back as a guess."""
     from voice_triage.recognition.sphinx import RULE_OTHER
     g = GRAMMARS["pain_location"]

@@ -316,7 +316,7 @@ def _lean(rule: RejectionRule, second: SecondOpinion | None, second_value: str |
     if moon is not None and (second.margin >= rule.lean_margin_min or second.engine_agrees):
         return moon
     if rule.lean_engine:
-        if heard is None and moon in answers and moon != Answer.UNKNOWN.value:
+        if heard is None and moon is not None and second.definite:
             return moon
         return heard
     return moon if heard not in answers or heard == Answer.UNKNOWN.value else None

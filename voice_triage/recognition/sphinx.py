@@ -165,8 +165,9 @@ MAX_FRAMES_PER_PHONE = 18.0   # longer speech squeezed onto a short phrase is so
 #   times pocketsphinx was right, it led by 1.84 at most); where it was "I don't know" or a
 #   command, pocketsphinx was right at leads up to 4.85. 10 wrong answers fewer, no right one lost,
 #   each read back as Moonshine's place (right all 10 times); set c: 1 fewer, none lost.
-# - "I don't know" at the location questions needs Moonshine's lead of 5 even when pocketsphinx's
-#   best phrase means it too (second_unsure_margin_min; a place needs 3). Taken wrongly, a place
+# - "I don't know" at the location questions needs Moonshine's lead of 5 (6 since the ninth round,
+#   below) even when pocketsphinx's best phrase means it too (second_unsure_margin_min; a place
+#   needs 3). Taken wrongly, a place
 #   (what decides the result) is lost without a word: under background talk both models fall
 #   back on "I don't know" when a place was said. Agreed "I don't know"s settled by Moonshine: said
 #   66 times, 4 of them at leads of 4.5-4.95; not said, 11 times, 8 of them at leads of 3.07-3.99.
