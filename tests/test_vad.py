@@ -196,6 +196,31 @@ def test_the_end_waits_for_half_a_second_of_quiet(speak) -> None:
         assert found == answers, f"gap {gap} s"
 
 
+def test_quiet_seconds_counts_the_quiet_after_the_speaker_stops(speak) -> None:
+    """quiet_seconds (what the live ear holds audio back on): 0 before the start and while the
+    speaker talks, then rising with the quiet after the answer, to the end wait when END comes;
+    0 again after the end."""
+    background, clip, _, s1 = scene(speak, "upper buttock", "en-us", 175, "white10")
+    ep = Endpointer()
+    ep.learn(np.clip(background, -32768, 32767).astype(np.int16))
+    x = np.clip(clip, -32768, 32767).astype(np.int16)
+    seen: list[tuple[int, float]] = []   # (end of the block, quiet_seconds after it), up to END
+    for i in range(0, len(x), 320):
+        events = ep.feed(x[i:i + 320])
+        if any(e.kind is Boundary.END for e in events):
+            break
+        seen.append((i + 320, ep.quiet_seconds))
+        if not ep.started:
+            assert ep.quiet_seconds == 0.0
+    assert ep.done and ep.quiet_seconds == 0.0
+    talking = [q for at, q in seen if ep.start_sample + 0.1 * R <= at <= s1 - 0.1 * R]
+    assert talking and max(talking) <= 0.1            # a gap inside the words, at most
+    after = [q for at, q in seen if at > ep.end_sample]
+    assert after == sorted(after) and after[-1] >= ep.settings.end_seconds - 0.1
+    hold = next(at for at, q in seen if q >= 0.2)    # voice_mode.HOLD_SECONDS
+    assert abs(hold - (s1 + 0.2 * R)) <= TOLERANCE * R
+
+
 def test_settings_are_what_the_brief_asks(tmp_path: Path) -> None:
     s = VadSettings()
     assert 0.1 <= s.start_seconds <= 0.15

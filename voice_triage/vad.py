@@ -112,6 +112,14 @@ class Endpointer:
         return self.end_frame is not None
 
     @property
+    def quiet_seconds(self) -> float:
+        """While an answer is under way: how long the speaker has been quiet by this endpointer's
+        judgement (0 while they speak, and before the start and after the end)."""
+        if self.start_frame is None or self.end_frame is not None:
+            return 0.0
+        return max(0, self._frames - 1 - self._last_voiced) * self.settings.frame_seconds
+
+    @property
     def start_sample(self) -> int | None:
         return None if self.start_frame is None else self.start_frame * self.frame
 

@@ -48,6 +48,11 @@ TYPING_WORKS = "You can also type an answer and press Enter."
 
 GUARD_SECONDS = 0.1      # heard after a prompt ends and dropped: the room's echo of the prompt
 PREROLL_SECONDS = 0.3    # audio before the detected start that the recogniser gets too
+# Once the endpointer has heard the speaker quiet this long, the audio goes on to the recogniser
+# only if they speak again: what follows an answer (its end wait, 0.5 s) is background, and under
+# background talk its words kept growing the recogniser's stretch, each growth a decode of
+# 0.2-0.9 s that the end of the answer waited for.
+HOLD_SECONDS = 0.2
 CALIBRATE_SECONDS = 0.5  # the room's background, heard once before the first question
 
 
@@ -155,6 +160,7 @@ class MicrophoneEar:
         waiting_samples = 0
         heard = 0                              # samples given to the endpointer this turn
         stream = None
+        held: list[np.ndarray] = []            # audio held back from the recogniser (see HOLD_SECONDS)
         started = time.monotonic()
         while True:
             typed = self.keyboard.answer(grammar, question_id) if self.keyboard is not None else None
@@ -169,7 +175,15 @@ class MicrophoneEar:
             events = ep.feed(block)
             heard += block.size
             if stream is not None:
-                stream.feed(block)
+                if ep.quiet_seconds >= HOLD_SECONDS or (ep.done and held):
+                    if not held:
+                        stream.ready()          # most likely the end: the answer gets ready now
+                    held.append(block)          # after the answer, as the endpointer hears it
+                else:
+                    for b in held:              # they spoke again: the recogniser hears it all
+                        stream.feed(b)
+                    held.clear()
+                    stream.feed(block)
             else:
                 waiting.append(block)
                 waiting_samples += block.size
@@ -185,6 +199,7 @@ class MicrophoneEar:
                     log.debug("answer to %s starts at %.2f s", question_id, event.sample / SAMPLE_RATE)
                 elif event.kind is Boundary.NOISE:
                     stream = None   # a steady noise began, not an answer: keep waiting
+                    held.clear()
                 elif stream is not None:
                     decided = time.monotonic()
                     result = stream.finish()

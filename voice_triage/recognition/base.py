@@ -56,6 +56,10 @@ class RecognitionStream(Protocol):
     def feed(self, samples: np.ndarray) -> None:
         """int16 samples at 16 kHz, mono."""
 
+    def ready(self) -> None:
+        """The speaker seems to have stopped (the endpointer has heard them quiet a while): get the
+        answer ready now, so that finish() has little left to do. More audio may still come."""
+
     def finish(self) -> Transcript:
         """End of the utterance: the answer."""
 

@@ -23,9 +23,11 @@ recognition report):
    unsuppressed audio and writes its own free transcription; its best answer is acted on only when
    it clearly leads every other answer and is close to what it would have written freely.
 
-Streaming: `feed` keeps the audio; as soon as the speaker has been quiet for 80 ms it decodes the
-stretch heard so far, so `finish` at the end of the recording usually just returns that result
-(if the speaker goes on, the stretch changes and is decoded again).
+Streaming: `feed` keeps the audio; as soon as the speaker has been quiet for 80 ms pocketsphinx
+decodes the stretch heard so far, and once they have been quiet for 200 ms (or the endpointer calls
+`ready`) Moonshine gives its opinion when the rule wants one, so `finish` at the end of the
+end-of-speech wait usually just returns that result (if the speaker goes on, the stretch changes
+and is decoded again; a stretch whose edges moved by 30 ms or less is not).
 The lattice N-best of pocketsphinx is not used: with FSG search its `bestpath` pass often returns
 partial phrases, so `bestpath` is off.
 """
@@ -65,6 +67,8 @@ EXTRA_WORDS: dict[str, str] = {
 PAD_FRAMES = ANSWER_PAD_FRAMES    # 150 ms of context kept before the answer
 TAIL_FRAMES = ANSWER_TAIL_FRAMES  # and 80 ms after it
 PAUSE_FRAMES = TAIL_FRAMES  # decode early once the speaker has been quiet this long (80 ms)
+OPINION_PAUSE_FRAMES = 20  # ... and asks Moonshine, when the rule wants it, once it has been this long (200 ms)
+STRETCH_SLACK_FRAMES = 3  # a stretch whose edges moved this little is the one already decoded
 # NOISE_FRAMES (from audio): noise measured on up to 0.5 s before that context
 PHONE_LOOP = "_phone_loop"
 SCALE = 1000.0   # pocketsphinx scores are tiny in natural-log units: per-frame scores in thousandths
@@ -452,6 +456,16 @@ class SphinxRecognizer:
         return self._evidence(x, seg, grammar)
 
     def _evidence(self, x: np.ndarray, seg: tuple[int, int], grammar: Grammar) -> tuple[Evidence, np.ndarray]:
+        """Everything the rule reads about the stretch `seg` of `x`: pocketsphinx's decodes, then
+        Moonshine's opinion when the rule wants one."""
+        ev, decoded, later = self._engine_evidence(x, seg, grammar)
+        return self._with_opinion(ev, grammar, later, x), decoded
+
+    def _engine_evidence(self, x: np.ndarray, seg: tuple[int, int],
+                         grammar: Grammar) -> tuple[Evidence, np.ndarray, "_OpinionWanted | None"]:
+        """pocketsphinx's part of `_evidence` (about a third of its time under noise), and what
+        Moonshine would be asked (None: the rule does not want its opinion). A stream runs this at
+        every pause and Moonshine only once the pause looks like the end of the answer."""
         n_frames = len(x) // FRAME
         start, end = max(0, seg[0] - PAD_FRAMES), min(n_frames, seg[1] + TAIL_FRAMES)
         # Noise is measured on up to NOISE_FRAMES before the answer (what a stream has heard by the
@@ -479,18 +493,14 @@ class SphinxRecognizer:
             if warped.text and rule.sure(warped):
                 ev, warp = warped, self.warp
         ev = dataclasses.replace(ev, extra={**ev.extra, "headroom_db": headroom_db(energies), "warp": warp})
-        wants = rule.wants_opinion(ev) or (self.full_evidence and rule.uses_second())
-        if wants and self.judge is not None:    # (a sure answer never waits for Moonshine to load)
-            # (Starting Moonshine beside the pocketsphinx decode was tried: no faster over 243
-            # answers, p50 385 vs 384 ms; the two do not overlap in one process.)
+        later = None
+        if rule.wants_opinion(ev) or (self.full_evidence and rule.uses_second()):
+            # (Decided on the evidence before `agreement` below, as it always has been.)
             pad = OPINION_PAD_STEADY_FRAMES if steady else OPINION_PAD_FRAMES
-            a, b = max(0, seg[0] - pad), min(n_frames, seg[1] + pad)
-            op = self.judge.opinion(x[a * FRAME:b * FRAME], grammar.phrases(), rule.second_logp_min,
-                                    rule.second_gap_min)
-            ev = dataclasses.replace(ev, second=self._second(op, grammar, ev.text, wide=steady,
-                                                             close=_close_runner_up(ev)))
+            # (The end is cut to the audio there is when Moonshine is asked, not now.)
+            later = _OpinionWanted(max(0, seg[0] - pad), seg[1] + pad, ev.text, steady, _close_runner_up(ev))
         if not ev.text or not (self.full_evidence or rule.agreement_min > 0):
-            return ev, decoded
+            return ev, decoded, later
         # A second opinion from the untouched audio: noise suppression helps against steady
         # noise and hurts against background talk, and an answer both readings agree on is rarely
         # wrong.
@@ -498,7 +508,21 @@ class SphinxRecognizer:
         other, _, _, _ = self._run(raw, self._add_search(grammar))
         table = grammar.phrase_table()
         agree = 1.0 if table.get(other) == table[ev.text] else 0.0
-        return dataclasses.replace(ev, agreement=agree), decoded
+        return dataclasses.replace(ev, agreement=agree), decoded, later
+
+    def _with_opinion(self, ev: Evidence, grammar: Grammar, later: "_OpinionWanted | None",
+                      x: np.ndarray) -> Evidence:
+        """`ev` with Moonshine's opinion of `later`'s stretch of `x` (the audio so far), when one is
+        wanted and Moonshine is there (a sure answer never waits for Moonshine to load)."""
+        if later is None or self.judge is None:
+            return ev
+        # (Starting Moonshine beside the pocketsphinx decode was tried: no faster over 243
+        # answers, p50 385 vs 384 ms; the two do not overlap in one process.)
+        rule = self.rule_for(grammar)
+        op = self.judge.opinion(x[later.start * FRAME:later.end * FRAME], grammar.phrases(),
+                                rule.second_logp_min, rule.second_gap_min)
+        return dataclasses.replace(ev, second=self._second(op, grammar, later.heard, wide=later.steady,
+                                                           close=later.close))
 
     def _second(self, op: Opinion, grammar: Grammar, heard: str, wide: bool = False,
                 close: str | None = None) -> SecondOpinion:
@@ -590,6 +614,17 @@ class SphinxRecognizer:
                                "frames_per_phone": speech / max(1, phones)})
 
 
+@dataclasses.dataclass(frozen=True)
+class _OpinionWanted:
+    """What Moonshine is to hear: the answer's frames start..end (10 ms; the end is cut to the
+    audio there is when it is asked), and what `_second` compares its opinion with."""
+    start: int
+    end: int
+    heard: str                 # pocketsphinx's phrase
+    steady: bool               # the noise around the answer is steady (a wider bar, more context)
+    close: str | None          # pocketsphinx's runner-up, when it scored close to the best
+
+
 def _close_runner_up(ev: Evidence) -> str | None:
     """The engine's runner-up phrase (the best one meaning another answer) when it scored within
     ENGINE_CLOSE_MARGIN of the best phrase: pocketsphinx could not tell the two apart."""
@@ -631,10 +666,32 @@ def _log_sum(lm, probs: Iterable[float]) -> float:
     return sum(_log(lm, p) for p in probs)
 
 
+def _same_stretch(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Two stretches (10 ms frames) that differ at each edge by at most STRETCH_SLACK_FRAMES: as
+    audio comes in, the levels the segmenter judges against move, and an answer's edges with them."""
+    return abs(a[0] - b[0]) <= STRETCH_SLACK_FRAMES and abs(a[1] - b[1]) <= STRETCH_SLACK_FRAMES
+
+
+@dataclasses.dataclass
+class _Decoded:
+    """One stretch a stream decoded: pocketsphinx's evidence, and Moonshine's opinion to come."""
+    seg: tuple[int, int]
+    evidence: Evidence
+    decoded: np.ndarray
+    later: _OpinionWanted | None     # None once Moonshine has been heard (or was never wanted)
+
+
 class SphinxStream:
     """One utterance. `feed` keeps the audio and decodes at pauses; `finish` returns the answer, and
     leaves `evidence` (what the answer was decided from) and `decoded` (the cleaned, unwarped audio
-    that evidence was decoded from; None when no speech was found)."""
+    that evidence was decoded from; None when no speech was found).
+
+    At a pause of PAUSE_FRAMES pocketsphinx decodes the stretch so far; Moonshine, when the rule
+    wants it (about two thirds of a decode's time under noise), waits until the pause has lasted
+    OPINION_PAUSE_FRAMES, by which time it is most likely the end of the answer: under noise the
+    quiet closure of a "p" or "t" is a pause too, and a stretch is often decoded three or four times
+    before the speaker stops. Every stretch decoded is kept: one the segmenter comes back to (its
+    edges move as the background is heard) is not decoded again."""
 
     def __init__(self, recognizer: SphinxRecognizer, grammar: Grammar) -> None:
         self._rec = recognizer
@@ -643,7 +700,7 @@ class SphinxStream:
         self._n = 0
         self._energies = np.zeros(0)
         self._tail = np.zeros(0, dtype=np.int16)    # samples not yet filling a whole frame
-        self._cached: tuple[tuple[int, int], tuple[Evidence, np.ndarray]] | None = None
+        self._done: list[_Decoded] = []             # every stretch decoded, the latest last
         self._finished = False
         self.evidence: Evidence | None = None
         self.decoded: np.ndarray | None = None
@@ -674,6 +731,23 @@ class SphinxStream:
             self._chunks = [np.concatenate(self._chunks)]
         return self._chunks[0] if self._chunks else np.zeros(0, dtype=np.int16)
 
+    def _find(self, seg: tuple[int, int]) -> _Decoded | None:
+        return next((d for d in reversed(self._done) if _same_stretch(d.seg, seg)), None)
+
+    def _decode(self, seg: tuple[int, int]) -> _Decoded:
+        ev, decoded, later = self._rec._engine_evidence(self._audio(), seg, self._grammar)
+        d = _Decoded(seg, ev, decoded, later)
+        self._done.append(d)
+        return d
+
+    def _complete(self, d: _Decoded) -> tuple[Evidence, np.ndarray]:
+        """`d`'s evidence with Moonshine's opinion (asked now if it was still to come)."""
+        if d.later is not None:
+            x = self._audio()
+            d.evidence = self._rec._with_opinion(d.evidence, self._grammar, d.later, x)
+            d.later = None
+        return d.evidence, d.decoded
+
     def _maybe_decode_at_pause(self) -> None:
         e = self._energies
         if e.size < 2 * PAUSE_FRAMES:
@@ -681,11 +755,18 @@ class SphinxStream:
         seg = speech_segment(e)
         if seg is None or e.size - seg[1] < PAUSE_FRAMES:
             return
-        if self._cached is not None and self._cached[0] == seg:
-            return
-        self._cached = (seg, self._rec._evidence(self._audio(), seg, self._grammar))
+        d = self._find(seg) or self._decode(seg)
+        if d.later is not None and e.size - seg[1] >= OPINION_PAUSE_FRAMES:
+            self._complete(d)
 
-    def _kept_at_the_pause(self, seg: tuple[int, int]) -> Transcript | None:
+    def ready(self) -> None:
+        """The endpointer has heard the speaker quiet a while: the stretch so far is decoded, with
+        Moonshine's opinion when the rule wants it, now rather than at finish()."""
+        seg = speech_segment(self._energies)
+        if seg is not None and not self._finished:
+            self._complete(self._find(seg) or self._decode(seg))
+
+    def _kept_at_the_pause(self, seg: tuple[int, int]) -> _Decoded | None:
         """The answer's stretch, decoded at the last pause and acted on, has since grown into the
         very end of the audio with no pause after it. The endpointer ended the answer on silence,
         so what joined the stretch is background sound (under background talk, a voice behind the
@@ -694,27 +775,24 @@ class SphinxStream:
         Measured on the benchmark's mixes fed in 20 ms blocks (all 362 clips; background talk at
         10 and 5 dB): 28 and 98 stretches grew so. Of the 23 acted on at the pause, decoding again
         gave the same answer 19 times, and nothing 3 times (1 was wrong both ways); of the other
-        103, decoding again found 9 answers, none wrong. Returns the answer kept, else None."""
-        if self._cached is None:
+        103, decoding again found 9 answers, none wrong. Returns that decode, else None."""
+        if not self._done:
             return None
-        (c0, c1), (ev, _) = self._cached
+        d = self._done[-1]
+        c0, c1 = d.seg
         if not (self._energies.size - seg[1] < PAUSE_FRAMES and c0 < seg[1] and seg[0] < c1):
             return None
-        t = decide(self._grammar, ev, self._rec.rule_for(self._grammar))
-        return t if t.answer is not None else None
+        ev, _ = self._complete(d)
+        return d if decide(self._grammar, ev, self._rec.rule_for(self._grammar)).answer is not None else None
 
     def finish(self) -> Transcript:
         self._finished = True
         seg = speech_segment(self._energies)
-        kept = None
         if seg is None:
             ev, decoded = Evidence("", -math.inf, 0.0), None
-        elif self._cached is not None and self._cached[0] == seg:
-            ev, decoded = self._cached[1]
-        elif (kept := self._kept_at_the_pause(seg)) is not None:
-            ev, decoded = self._cached[1]
         else:
-            ev, decoded = self._rec._evidence(self._audio(), seg, self._grammar)
+            d = self._find(seg) or self._kept_at_the_pause(seg) or self._decode(seg)
+            ev, decoded = self._complete(d)
         self.evidence, self.decoded = ev, decoded
         self._rec.heard(self._grammar, ev, decoded)
-        return kept if kept is not None else decide(self._grammar, ev, self._rec.rule_for(self._grammar))
+        return decide(self._grammar, ev, self._rec.rule_for(self._grammar))

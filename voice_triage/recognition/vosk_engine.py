@@ -203,6 +203,9 @@ class VoskStream:
             if self._nbest.AcceptWaveform(chunk):
                 self._nbest_results.append(json.loads(self._nbest.Result()))
 
+    def ready(self) -> None:
+        """Nothing to do: vosk decodes the audio as it arrives."""
+
     def finish(self) -> Transcript:
         if self._finished is None:
             self._word_results.append(json.loads(self._words.FinalResult()))
