@@ -15,7 +15,9 @@ scripts/redecide.py); the table uses the recogniser's own rules.
 Latency (every 7th clip per condition, the product's path without the extra calibration decodes):
 a stream is fed 20 ms chunks; finish() is timed (end of audio -> answer), and so is the longest
 feed() call, which holds the decode run when the speaker has paused for 80 ms (the live endpointer
-waits 500 ms of silence, so that decode is normally done before the end of the audio).
+waits 500 ms of silence, so that decode is normally done before the end of the audio). These are
+bare clips with their recorded ~0.3 s tail and no endpointer: the latency a user waits on (the
+live ear, background noise running on after the answer) is scripts/bench_listen.py's.
 Second opinion: Moonshine over every phrase when pocketsphinx is not sure, when installed
 (--second-opinion off to compare).
 """
