@@ -91,14 +91,27 @@ class ClockMicrophone:
         return self.clock - self.arrival
 
 
+def room_scene(parts: list[np.ndarray], kind: str | None, snr: float | None, seed: int) -> np.ndarray:
+    """The room before the question (LEARN), LEAD more, the parts, TAIL of the room; the whole
+    mixed with `kind` noise at `snr` dB (kind None: as it is)."""
+    x = np.concatenate([np.zeros(LEARN + LEAD, np.int16), *parts, np.zeros(TAIL, np.int16)])
+    return x if kind is None else mix(x, kind, snr, seed=seed)
+
+
 def scene(clip: dict, kind: str | None, snr: float | None) -> np.ndarray:
-    x = load_wav(measure_recognition.AUDIO / clip["path"])
-    x = np.concatenate([np.zeros(LEARN + LEAD, np.int16), x, np.zeros(TAIL, np.int16)])
-    if kind is None:
-        return x
     if kind == "babble" and clip["heldout"]:
         kind = "babble_heldout"
-    return mix(x, kind, snr, seed=clip["seed"])
+    return room_scene([load_wav(measure_recognition.AUDIO / clip["path"])], kind, snr, clip["seed"])
+
+
+def listen_once(recognizer, grammar, x: np.ndarray):
+    """voice_mode.MicrophoneEar, having learnt the room from x's first LEARN samples, listening once
+    to the rest on a ClockMicrophone: (what it heard, the ear, the microphone)."""
+    from voice_triage.voice_mode import MicrophoneEar
+    mic = ClockMicrophone(x[LEARN:])
+    ear = MicrophoneEar(mic, recognizer, timeout=5.0, guard=0.0)
+    ear.endpointer.learn(x[:LEARN])
+    return ear.listen(grammar, None, ""), ear, mic
 
 
 def init() -> None:
@@ -111,14 +124,9 @@ def init() -> None:
 
 
 def run(job: tuple[dict, str, str | None, float | None]) -> dict:
-    from voice_triage.voice_mode import MicrophoneEar
     clip, cond, kind, snr = job
     rec = W["rec"]
-    x = scene(clip, kind, snr)
-    mic = ClockMicrophone(x[LEARN:])
-    ear = MicrophoneEar(mic, rec, timeout=5.0, guard=0.0)
-    ear.endpointer.learn(x[:LEARN])
-    heard = ear.listen(rec.grammars[clip["grammar"]], None, "")
+    heard, _, mic = listen_once(rec, rec.grammars[clip["grammar"]], scene(clip, kind, snr))
     latency = mic.latency() if heard is not None else None
     return dict(path=clip["path"], voice=clip["voice"], group=clip["group"], grammar=clip["grammar"],
                 value=clip["value"], cond=cond, answer=None if heard is None else heard.answer,

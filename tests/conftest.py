@@ -1,5 +1,6 @@
-"""Shared fixtures. Only `audio_server`: tests marked @pytest.mark.audio_server take it, and it
-skips them, with the reason, when the virtual audio devices are not running."""
+"""Shared fixtures. `audio_server`: tests marked @pytest.mark.audio_server take it, and it
+skips them, with the reason, when the virtual audio devices are not running. `count_decodes`: the
+decodes a pocketsphinx recogniser runs, counted."""
 
 from __future__ import annotations
 
@@ -64,3 +65,22 @@ def latency_rig(audio_server: AudioServer):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def count_decodes(monkeypatch):
+    """count_decodes(rec) -> a list that gets "decode" for each pocketsphinx decode of a stretch
+    (SphinxRecognizer._engine_evidence) and "moonshine" for each Moonshine opinion rec runs from
+    then on, in order. Skips, with the reason, where moonshine-cpp is not installed."""
+
+    def count(rec) -> list[str]:
+        calls: list[str] = []
+        engine, judge = rec._engine_evidence, rec.judge
+        if judge is None:
+            pytest.skip("moonshine-cpp is not installed on this platform")
+        opinion = judge.opinion
+        monkeypatch.setattr(rec, "_engine_evidence", lambda *a: calls.append("decode") or engine(*a))
+        monkeypatch.setattr(judge, "opinion", lambda *a, **k: calls.append("moonshine") or opinion(*a, **k))
+        return calls
+
+    return count

@@ -6,6 +6,7 @@ the virtual audio devices, is test_voice_mode's.)"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,45 +14,22 @@ import pytest
 
 from voice_triage.audio import frame_energies_db, load_wav, speech_segment
 from voice_triage.content import load_content
-from voice_triage.noise import mix
 from voice_triage.recognition.base import SAMPLE_RATE
 from voice_triage.voice_mode import HOLD_SECONDS, PREROLL_SECONDS, MicrophoneEar
 
 AUDIO = Path(__file__).parent / "fixtures" / "audio"
-BLOCK = 320   # 20 ms, as devices.Microphone delivers it
 
-
-class ArrayMicrophone:
-    """A recording, delivered in 20 ms blocks as fast as they are read; then nothing."""
-
-    def __init__(self, samples: np.ndarray) -> None:
-        self.samples = samples
-        self.at = 0
-
-    def start(self) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-    def skip(self, seconds: float) -> None:
-        pass
-
-    def read(self, timeout: float = 0.1) -> np.ndarray | None:
-        if self.at >= self.samples.size:
-            return None
-        block = self.samples[self.at:self.at + BLOCK]
-        self.at += block.size
-        return block
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from bench_listen import LEAD, listen_once, room_scene  # noqa: E402  (the microphone on a virtual clock)
 
 
 class Watched:
     """The real recogniser's stream, with what it was fed and asked, in order."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream, log: list[str] | None = None) -> None:
         self.stream = stream
         self.fed: list[np.ndarray] = []
-        self.calls: list[str] = []
+        self.calls: list[str] = [] if log is None else log
 
     def feed(self, samples: np.ndarray) -> None:
         self.fed.append(np.array(samples))
@@ -68,13 +46,14 @@ class Watched:
 
 
 class WatchedRecognizer:
-    def __init__(self, recognizer) -> None:
+    def __init__(self, recognizer, log: list[str] | None = None) -> None:
         self.recognizer = recognizer
         self.name, self.lang = recognizer.name, recognizer.lang
+        self.log = log
         self.streams: list[Watched] = []
 
     def stream(self, grammar):
-        self.streams.append(Watched(self.recognizer.stream(grammar)))
+        self.streams.append(Watched(self.recognizer.stream(grammar), self.log))
         return self.streams[-1]
 
     def recognize(self, samples, grammar):
@@ -88,24 +67,11 @@ def sphinx():
     return SphinxRecognizer("en")
 
 
-LEAD = SAMPLE_RATE // 2   # the room heard before the answer, once listening
-
-
-def scene(parts: list[np.ndarray], kind: str | None, snr: float, seed: int) -> np.ndarray:
-    """1 s of the room (learnt before the question), 0.5 s more, the parts, 1.5 s of the room;
-    mixed with `kind` noise."""
-    room = np.zeros(SAMPLE_RATE, dtype=np.int16)
-    x = np.concatenate([room, room[:LEAD], *parts, room, room[:SAMPLE_RATE // 2]])
-    return mix(x, kind, snr, seed=seed) if kind else x
-
-
-def listen(recognizer, grammar, x: np.ndarray):
-    """The ear after learning the room from the first second; listen once to the rest."""
-    watched = WatchedRecognizer(recognizer)
-    mic = ArrayMicrophone(x[SAMPLE_RATE:])
-    ear = MicrophoneEar(mic, watched, timeout=5.0, guard=0.0)
-    ear.endpointer.learn(x[:SAMPLE_RATE])
-    heard = ear.listen(grammar, None, "")
+def listen(recognizer, grammar, x: np.ndarray, log: list[str] | None = None):
+    """The ear after learning the room; listen once to the rest (what the stream is fed and asked
+    goes into `log` too, when given)."""
+    watched = WatchedRecognizer(recognizer, log)
+    heard, ear, mic = listen_once(watched, grammar, x)
     assert len(watched.streams) == 1, "one answer, one stream"
     return heard, watched.streams[0], ear, mic
 
@@ -123,7 +89,7 @@ def test_after_the_speaker_stops_the_recogniser_is_given_nothing_more(sphinx) ->
     HOLD_SECONDS, the audio is held back: the stream gets ready() once, then finish(), and it was
     given the microphone's audio unchanged up to there and none of the rest of the wait."""
     g = load_content("en").grammars["pain_location"]
-    x = scene([load_wav(AUDIO / "flite_awb" / "upper_buttock.1.wav")], "babble", 10.0, seed=7)
+    x = room_scene([load_wav(AUDIO / "flite_awb" / "upper_buttock.1.wav")], "babble", 10.0, seed=7)
     heard, stream, ear, mic = listen(sphinx, g, x)
     assert heard is not None and ear.endpointer.done
     fed = np.concatenate(stream.fed)
@@ -147,7 +113,7 @@ def test_a_pause_inside_an_answer_loses_nothing(sphinx) -> None:
     first, last = speech_segment(frame_energies_db(word))
     word = word[first * 160:last * 160]                       # the word alone, no quiet around it
     gap = np.zeros(int(0.4 * SAMPLE_RATE), dtype=np.int16)   # held after 0.2 s; the end wait is 0.5 s
-    x = scene([word, gap, word], "white", 30.0, seed=3)
+    x = room_scene([word, gap, word], "white", 30.0, seed=3)
     heard, stream, ear, mic = listen(sphinx, g, x)
     fed = np.concatenate(stream.fed)
     y, o = mic.samples, fed_from(ear)
@@ -163,33 +129,15 @@ def test_a_pause_inside_an_answer_loses_nothing(sphinx) -> None:
     ("flite_awb/upper_buttock.1.wav", "pain_location"), ("piper_joe/slower.1.wav", "yes_no"),
     ("flite_kal16/si_dimple.1.wav", "pain_location"), ("hibari/faster.wav", "yes_no"),
     ("heldout/flite_kal8/none.wav", "pain_spread"), ("flite_rms/foot.wav", "pain_spread")])
-def test_when_the_answer_ends_there_is_nothing_left_to_decode(sphinx, monkeypatch, path: str, grammar: str) -> None:
+def test_when_the_answer_ends_there_is_nothing_left_to_decode(sphinx, count_decodes, path: str, grammar: str) -> None:
     """The answers the live-path benchmark (scripts/bench_listen.py) found slowest under background
     talk at 10 dB before the hold and ready(): up to 1.7 s from the end of the wait to the answer,
     spent on decodes. Now finish() runs no decode at all, neither pocketsphinx nor Moonshine:
     everything was done by ready(), while the end wait ran."""
     g = load_content("en").grammars[grammar]
-    calls: list[str] = []
-    engine, judge = sphinx._engine_evidence, sphinx.judge
-    if judge is None:
-        pytest.skip("moonshine-cpp is not installed on this platform")
-    opinion = judge.opinion
-    monkeypatch.setattr(sphinx, "_engine_evidence", lambda *a: calls.append("decode") or engine(*a))
-    monkeypatch.setattr(judge, "opinion", lambda *a, **k: calls.append("moonshine") or opinion(*a, **k))
-    x = scene([load_wav(AUDIO / path)], "babble", 10.0, seed=11)
-
-    class Marked:
-        def __init__(self, recognizer) -> None:
-            self.r = recognizer
-            self.name, self.lang = recognizer.name, recognizer.lang
-
-        def stream(self, grammar_):
-            s = self.r.stream(grammar_)
-            finish = s.finish
-            s.finish = lambda: calls.append("finish") or finish()
-            return s
-
-    heard, stream, ear, mic = listen(Marked(sphinx), g, x)
+    calls = count_decodes(sphinx)
+    x = room_scene([load_wav(AUDIO / path)], "babble", 10.0, seed=11)
+    heard, stream, ear, mic = listen(sphinx, g, x, log=calls)
     assert heard is not None and ear.endpointer.done
     assert "decode" in calls and calls[-1] == "finish", calls
     assert calls.count("moonshine") <= calls.count("decode")

@@ -225,7 +225,7 @@ def test_a_stretch_grown_into_the_end_by_background_talk_is_not_decoded_again(re
 
 
 @pytest.mark.slow
-def test_moonshine_waits_for_a_long_pause_or_ready(rec, monkeypatch) -> None:
+def test_moonshine_waits_for_a_long_pause_or_ready(rec, count_decodes) -> None:
     """At a pause of 80 ms pocketsphinx decodes the stretch so far; Moonshine (two thirds of a
     decode's time under noise, and a pause that short is often inside the answer) is asked only once
     the pause has lasted OPINION_PAUSE_FRAMES, or when the endpointer calls ready(). finish() then
@@ -233,13 +233,7 @@ def test_moonshine_waits_for_a_long_pause_or_ready(rec, monkeypatch) -> None:
     from voice_triage.audio import speech_segment
     from voice_triage.recognition.sphinx import OPINION_PAUSE_FRAMES, PAUSE_FRAMES
 
-    calls: list[str] = []
-    engine, judge = rec._engine_evidence, rec.judge
-    if judge is None:
-        pytest.skip("moonshine-cpp is not installed on this platform")
-    opinion = judge.opinion
-    monkeypatch.setattr(rec, "_engine_evidence", lambda *a: calls.append("decode") or engine(*a))
-    monkeypatch.setattr(judge, "opinion", lambda *a, **k: calls.append("moonshine") or opinion(*a, **k))
+    calls = count_decodes(rec)
     clip = next(c for c in TUNED if c["path"] == "flite_rms/foot.wav")
     g = _grammar(rec, clip)
     x = mix(load_wav(AUDIO / clip["path"]), "babble", 10.0, seed=5)

@@ -743,8 +743,7 @@ class SphinxStream:
     def _complete(self, d: _Decoded) -> tuple[Evidence, np.ndarray]:
         """`d`'s evidence with Moonshine's opinion (asked now if it was still to come)."""
         if d.later is not None:
-            x = self._audio()
-            d.evidence = self._rec._with_opinion(d.evidence, self._grammar, d.later, x)
+            d.evidence = self._rec._with_opinion(d.evidence, self._grammar, d.later, self._audio())
             d.later = None
         return d.evidence, d.decoded
 
