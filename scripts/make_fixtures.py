@@ -47,6 +47,7 @@ from voice_triage.grammar import load_grammars, normalize  # noqa: E402
 AUDIO = ROOT / "tests" / "fixtures" / "audio"
 NOISE = ROOT / "tests" / "fixtures" / "noise"
 PITCHED_DIR = ROOT / "tests" / "fixtures" / "pitched"
+QUIET_DIR = ROOT / "tests" / "fixtures" / "quiet"
 RATE = 16_000
 PAD_S = 0.28
 PEAK = 0.7          # every clip is scaled to this peak (about -3 dBFS)
@@ -356,6 +357,28 @@ EXTRA_VOICES_C = [
     Voice("x_flite_awb_fast", "flite awb duration_stretch=0.8 + sox pitch -100 cents", flite("awb", 0.8),
           ("pitch", "-100"), heldout=True),
 ]
+# A fourth (--extra-set d), made on 2026-11-27 after the quiet-room bars (sphinx.RULE_*.quiet_db) were
+# chosen on the fixtures and sets a-c, to check them on voices nobody had looked at.
+EXTRA_VOICES_D = [
+    Voice("y_espeak_gb_m3", "espeak-ng -v en-gb+m3 -s 150 -p 50", espeak("en-gb+m3", 150, 50), heldout=True),
+    Voice("y_espeak_us_f5", "espeak-ng -v en-us+f5 -s 165 -p 70", espeak("en-us+f5", 165, 70), heldout=True),
+    Voice("y_espeak_rp_denis", "espeak-ng -v en-gb-x-rp+Denis -s 140 -p 45", espeak("en-gb-x-rp+Denis", 140, 45),
+          heldout=True),
+    Voice("y_espeak_scot_m5", "espeak-ng -v en-gb-scotland+m5 -s 170 -p 35", espeak("en-gb-scotland+m5", 170, 35),
+          heldout=True),
+    Voice("y_flite_rms_slow_low", "flite rms duration_stretch=1.15 + sox pitch -150 cents", flite("rms", 1.15),
+          ("pitch", "-150"), heldout=True),
+    Voice("y_flite_kal16_fast_high", "flite kal16 duration_stretch=0.85 + sox pitch +200 cents", flite("kal16", 0.85),
+          ("pitch", "200"), heldout=True),
+    Voice("y_piper_high", "piper joe length_scale=1.1 + sox pitch +100 cents", piper_joe(1.1), ("pitch", "100"),
+          heldout=True),
+    Voice("y_hibari_fast_high", "hibari heart speed=1.1 + sox pitch +200 cents", hibari(1.1), ("pitch", "200"),
+          heldout=True),
+]
+# Clean answers from the extra sets' voices (the same files as --extra-voices writes) where pocketsphinx
+# hears nothing, a command or another place and Moonshine hears the answer clearly: the tests of the
+# quiet-room bars (sphinx.QUIET_DB) use them. (voice, value, phrasing index)
+QUIET_CLIPS = [("u_espeak_nyc", "lower_back", 0), ("u_espeak_nyc", "yes", 4), ("u_hibari_slow_high", "foot", 0)]
 PITCHED_VALUES = ["yes", "no", "unknown", "outer_hip", "mid_buttock", "lower_back", "none", "thigh", "foot"]
 BABBLE_VOICES = ["espeak", "flite_slt", "flite_rms", "piper_joe", "flite_kal16"]
 BABBLE_VOICES_HELDOUT = [
@@ -588,6 +611,23 @@ def make_pitched(log) -> None:
         "Only the tests of following one speaker use them (not the benchmarks).\n")
 
 
+def make_quiet(log) -> None:
+    """tests/fixtures/quiet/<voice>/<value>[.N].wav: QUIET_CLIPS, as make_extra_voices writes them."""
+    voices = {v.name: v for v in EXTRA_VOICES + EXTRA_VOICES_B + EXTRA_VOICES_C}
+    for old in QUIET_DIR.rglob("*.wav") if QUIET_DIR.is_dir() else []:
+        old.unlink()
+    for name, value, i in QUIET_CLIPS:
+        rel = f"{name}/{value}{'' if i == 0 else '.' + str(i)}.wav"
+        text = phrase_list(value)[i]
+        write_wav(QUIET_DIR / rel, room(voices[name].speak(text), rel))
+        log(f"quiet: {rel} ({text!r}; {voices[name].how})")
+    (QUIET_DIR / "README.md").write_text(
+        "Made by `python scripts/make_fixtures.py --only quiet` (QUIET_CLIPS there): clean answers in voices "
+        "of the extra sets nobody tuned on (" + "; ".join(f"{n}: {voices[n].how}" for n in sorted({c[0] for c in QUIET_CLIPS}))
+        + "), the same files as `--extra-voices` writes; <value>[.N].wav is the N-th phrasing of CONTRACT "
+        "and EXTRA. 16 kHz mono. Only the tests of the quiet-room bars use them (not the benchmarks).\n")
+
+
 def make_extra_voices(dest: Path, log, voices: list[Voice] = EXTRA_VOICES) -> None:
     """DEST/<voice>/<value>[.N].wav for `voices` (EXTRA_VOICES or EXTRA_VOICES_B), every phrasing, and
     DEST/manifest.yaml (all held out); DEST/heldout links back to DEST, where the benchmarks look for
@@ -624,21 +664,23 @@ def write_manifest(clips: list[dict], oog: list[dict], ko: list[dict], *, dest: 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["audio", "noise", "ko-grammars", "pitched"], default=None)
+    ap.add_argument("--only", choices=["audio", "noise", "ko-grammars", "pitched", "quiet"], default=None)
     ap.add_argument("--per-value", type=int, default=2, help="phrasings per value for tuned voices")
     ap.add_argument("--per-value-heldout", type=int, default=1, help="phrasings per value for held-out voices")
     ap.add_argument("--extra-voices", type=Path, metavar="DIR",
                     help="only write EXTRA_VOICES (voices nobody tuned on, every phrasing) to DIR, for a one-off "
                          "check: measure_recognition.py / bench_sessions.py / measure_speaker_warp.py --audio DIR")
-    ap.add_argument("--extra-set", choices=["a", "b", "c"], default="a",
-                    help="with --extra-voices: the first set of eight voices (a), the second (b) or the third (c)")
+    ap.add_argument("--extra-set", choices=["a", "b", "c", "d"], default="a",
+                    help="with --extra-voices: the first set of eight voices (a), the second (b), the third (c) "
+                         "or the fourth (d)")
     a = ap.parse_args(argv)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
     if a.extra_voices is not None:
-        make_extra_voices(a.extra_voices, log, {"a": EXTRA_VOICES, "b": EXTRA_VOICES_B, "c": EXTRA_VOICES_C}[a.extra_set])
+        make_extra_voices(a.extra_voices, log, {"a": EXTRA_VOICES, "b": EXTRA_VOICES_B, "c": EXTRA_VOICES_C,
+                                             "d": EXTRA_VOICES_D}[a.extra_set])
         return 0
 
     if a.only in (None, "ko-grammars"):
@@ -654,7 +696,10 @@ def main(argv: list[str] | None = None) -> int:
         make_noise(log)
     if a.only in (None, "pitched"):
         make_pitched(log)
-    total = sum(p.stat().st_size for d in (AUDIO, NOISE, PITCHED_DIR) if d.is_dir() for p in d.rglob("*.wav"))
+    if a.only in (None, "quiet"):
+        make_quiet(log)
+    total = sum(p.stat().st_size for d in (AUDIO, NOISE, PITCHED_DIR, QUIET_DIR) if d.is_dir()
+                for p in d.rglob("*.wav"))
     log(f"total WAV size: {total / 1e6:.1f} MB")
     return 0
 

@@ -828,3 +828,94 @@ def test_a_place_lost_in_noise_is_read_back_not_taken(engines, path: str, kind: 
     old, new = _before_and_now(engines, path, kind, snr, seed, grammar, before)
     assert old.answer == taken != said
     assert (new.answer, new.guess) == (None, guess)
+
+
+QUIET = Path(__file__).parent / "fixtures" / "quiet"
+
+
+def test_in_a_quiet_room_moonshines_definite_answer_needs_a_smaller_lead() -> None:
+    """Heard in a quiet room (headroom at least QUIET_DB), Moonshine's definite answer (a place, a
+    yes, a no) is taken at the quiet bars; in noise, or with no headroom measured, the bars stay;
+    "I don't know" and commands keep theirs everywhere."""
+    from voice_triage.recognition.sphinx import QUIET_DB, RULE_OTHER, RULE_YES_NO
+    loc, yn = GRAMMARS["pain_location"], GRAMMARS["yes_no"]
+    quiet, noisy = {"headroom_db": QUIET_DB + 10.0}, {"headroom_db": QUIET_DB - 0.5}
+    assert RULE_OTHER.second_quiet_margin_min < RULE_OTHER.second_margin_min
+    assert RULE_YES_NO.second_quiet_margin_min < RULE_YES_NO.second_margin_min
+    # A place pocketsphinx did not hear (it decoded a command) and Moonshine leads with by 4.
+    place = Evidence("pardon", verify=-2.7, margin=0.0, frames=60)
+    bar = RULE_OTHER.second_quiet_margin_min
+    for extra, lead, want in ((quiet, bar + 1.0, "lower_back"), (quiet, bar - 0.2, None),
+                              (noisy, bar + 1.0, None), ({}, bar + 1.0, None)):
+        t = decide(loc, replace(place, extra=extra, second=_second("lower back", margin=lead, free_agrees=False)),
+                   RULE_OTHER)
+        assert t.answer == want, (extra, lead)
+    for text, kw in (("i don't know", {"unsure": True}), ("pardon", {"command": True})):
+        t = decide(loc, replace(place, extra=quiet, second=_second(text, margin=bar + 1.0, **kw)), RULE_OTHER)
+        assert t.answer is None, text
+    # A yes or no: the quiet bar, free transcription or not (an espeak-ng "go back" that Moonshine
+    # heard as "no", its free transcription agreeing, led by 4.56) ...
+    nothing = Evidence("", verify=-math.inf, margin=0.0, frames=0)
+    yn_bar = RULE_YES_NO.second_quiet_margin_min
+    assert yn_bar > 4.56
+    for extra, lead, free, want in ((quiet, yn_bar + 0.5, False, "yes"), (quiet, 4.56, True, None),
+                                    (noisy, yn_bar + 0.5, False, None), (noisy, RULE_YES_NO.second_margin_min, True, "yes")):
+        t = decide(yn, replace(nothing, extra=extra, second=_second("that's right", margin=lead, free_agrees=free)),
+                   RULE_YES_NO)
+        assert t.answer == want, (extra, lead, free)
+    # ... and a lower one when pocketsphinx's best phrase means it too.
+    both = Evidence("correct", verify=-3.0, margin=0.2, frames=50)
+    agree = RULE_YES_NO.second_quiet_agree_margin_min
+    assert agree < RULE_YES_NO.second_agree_margin_min
+    for extra, want in ((quiet, "yes"), (noisy, None)):
+        t = decide(yn, replace(both, extra=extra, second=_second("correct", margin=agree + 0.1, free_agrees=False,
+                                                                    engine_agrees=True)), RULE_YES_NO)
+        assert t.answer == want, extra
+
+
+def test_in_a_quiet_room_a_place_moonshine_hears_far_more_clearly_overrules_pocketsphinx() -> None:
+    """pocketsphinx sure of "my thigh", Moonshine hearing "my foot" by a lead of 10 or more and writing
+    it freely: in a quiet room the foot is taken; in noise, or with a smaller lead, or without the
+    free transcription, it is read back (the veto); a very sure pocketsphinx is never overruled."""
+    from voice_triage.recognition.sphinx import QUIET_DB, RULE_OTHER
+    g = GRAMMARS["pain_spread"]
+    quiet, noisy = {"headroom_db": QUIET_DB + 10.0}, {"headroom_db": QUIET_DB - 10.0}
+    bar = RULE_OTHER.second_quiet_overrule_margin_min
+    sure = Evidence("the thigh", verify=-1.5, margin=1.0, frames=60)
+    assert RULE_OTHER.sure(sure) and RULE_OTHER.wants_opinion(sure)
+    t = decide(g, replace(sure, extra=quiet, second=_second("my foot", margin=bar + 1.0)), RULE_OTHER)
+    assert (t.answer, t.guess) == ("foot", None) and t.confidence >= RULE_OTHER.second_confidence_at_bar
+    for extra, kw in ((noisy, {}), (quiet, {"margin": bar - 0.5}), (quiet, {"free_agrees": False})):
+        t = decide(g, replace(sure, extra=extra, second=_second(**{"text": "my foot", "margin": bar + 1.0, **kw})),
+                   RULE_OTHER)
+        assert (t.answer, t.guess) == (None, "foot"), (extra, kw)
+    very = Evidence("the thigh", verify=-0.3, margin=3.0, frames=60, extra=quiet)
+    assert not RULE_OTHER.wants_opinion(very)
+    assert decide(g, replace(very, second=_second("my foot", margin=bar + 5.0)), RULE_OTHER).answer == "thigh"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path,grammar,value,engine_heard", [
+    ("u_espeak_nyc/lower_back.wav", "pain_location", "lower_back", "repeat"),   # pocketsphinx: "pardon"
+    ("u_espeak_nyc/yes.4.wav", "yes_no", "yes", None),                           # "that's right"; nothing
+    ("u_hibari_slow_high/foot.wav", "pain_spread", "foot", "thigh"),            # "my foot"; sure of "the thigh"
+])
+def test_a_clean_answer_only_moonshine_hears_clearly_is_taken_in_a_quiet_room(engines, path: str, grammar: str,
+                                                                              value: str, engine_heard) -> None:
+    """Clean answers in voices nobody tuned on (tests/fixtures/quiet): pocketsphinx hears nothing, a
+    command or another place; Moonshine hears the answer clearly. Taken with the quiet-room bars;
+    with the bars of a noisy room (quiet_db out of reach) not acted on, only read back or leaned to."""
+    from voice_triage.recognition.sphinx import QUIET_DB, RULE_OTHER, RULE_YES_NO
+    from voice_triage.recognition.decision import is_yes_no
+    _, both = engines
+    g = GRAMMARS[grammar]
+    rule = RULE_YES_NO if is_yes_no(g) else RULE_OTHER
+    samples = load_wav(QUIET / path)
+    ev = both.evidence(samples, g)
+    assert (g.match(ev.text) if ev.text else None) == engine_heard
+    assert ev.extra["headroom_db"] >= QUIET_DB + 10.0
+    assert g.match(ev.second.text) == value and ev.second.definite
+    t = both.recognize(samples, g)
+    assert t.answer == value
+    noisy_room = replace(rule, quiet_db=math.inf)
+    assert decide(g, ev, noisy_room).answer is None

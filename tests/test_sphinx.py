@@ -207,7 +207,11 @@ def test_a_stretch_grown_into_the_end_by_background_talk_is_not_decoded_again(re
     assert len(decoded) == n, "decoded again at the end"
     assert t.answer == "no"
 
-    x, clip, s, n, at_pause = grown("espeak/yes.1.wav", 228)
+    # (A mix whose decode at the pause is far from every bar: Moonshine's lead about 1.8, pocketsphinx
+    # far from sure. The int8 decoder's scores differ a little from one CPU to another: the mix used
+    # until 2026-11-27, espeak/yes.1.wav at seed 228, had Moonshine's "yeah" just under its bar of 5
+    # on one machine and at 5.01 on another.)
+    x, clip, s, n, at_pause = grown("flite_kal16/upper_buttock.wav", 44)
     assert at_pause.answer is None
     t = s.finish()
     assert len(decoded) == n + 1 and t.answer == rec.recognize(x, _grammar(rec, clip)).answer

@@ -152,8 +152,10 @@ def run_engine(config: Config, clips: list[Clip], conditions: list[tuple[str, fl
         _init_worker(config)
         answers = [_run_one(t) for t in tasks]
     else:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with multiprocessing.get_context(method).Pool(jobs, _init_worker, (config,)) as pool:
+        # (Not "fork": a process that has run Moonshine holds onnxruntime's threads, and a child
+        # forked from it can wait forever on a lock one of them held; each worker loads its own
+        # recogniser in _init_worker anyway.)
+        with multiprocessing.get_context("spawn").Pool(jobs, _init_worker, (config,)) as pool:
             answers = pool.map(_run_one, tasks, chunksize=8)
     engine = config.engine.value
     return [Result(engine, t[0], t[1], a, lat, text, conf) for t, (a, lat, text, conf) in zip(tasks, answers)]

@@ -134,6 +134,12 @@ class RejectionRule:
     its confidence is raised to second_confidence_at_bar (so it is not read back needlessly).
     What is not acted on carries a lean (Transcript.lean; two tries in a row leaning the same way are
     read back): see _lean for lean_margin_min and lean_engine.
+    In a quiet room (Evidence.extra["headroom_db"] at least quiet_db) the second model's definite
+    answers (SecondOpinion.definite) need a lead of only second_quiet_margin_min whatever the engine
+    heard, and then no agreeing free transcription (second_quiet_agree_margin_min when the engine's
+    best phrase means the same; each applies only where it is lower than the bar above); and where
+    the second model vetoes what the engine is sure of with a definite answer of its own, its free
+    transcription agreeing, by second_quiet_overrule_margin_min, its answer is taken.
     """
 
     score_min: float
@@ -165,6 +171,10 @@ class RejectionRule:
     lean_margin_min: float = 0.0
     lean_engine: bool = False
     warped_veto_margin_min: float = 1.0
+    quiet_db: float = math.inf
+    second_quiet_margin_min: float = math.inf
+    second_quiet_agree_margin_min: float = math.inf
+    second_quiet_overrule_margin_min: float = math.inf
 
     def score(self, evidence: Evidence) -> float:
         margin = min(evidence.margin, self.margin_cap)
@@ -201,8 +211,19 @@ class RejectionRule:
     def _plausible(self, s: SecondOpinion) -> bool:
         return bool(s.text) and s.logp >= self.second_logp_min and s.gap >= self.second_gap_min
 
-    def second_bar(self, second: SecondOpinion) -> float:
-        """The lead the second model needs for its answer."""
+    def quiet(self, evidence: Evidence) -> bool:
+        """The answer stood far above the sound around it (Evidence.extra["headroom_db"] at least
+        quiet_db): a quiet room, where the second model's definite answers are surer."""
+        return evidence.extra.get("headroom_db", -math.inf) >= self.quiet_db
+
+    def second_bar(self, second: SecondOpinion, quiet: bool = False) -> float:
+        """The lead the second model needs for its answer (`quiet`: heard in a quiet room)."""
+        if quiet and second.definite:
+            quiet_bar = self.second_quiet_agree_margin_min if second.engine_agrees else self.second_quiet_margin_min
+            return min(self._second_bar(second), quiet_bar)
+        return self._second_bar(second)
+
+    def _second_bar(self, second: SecondOpinion) -> float:
         if second.engine_agrees and second.command:
             return min(self.second_command_agree_margin_min, self.second_agree_margin_min)
         if second.engine_agrees:
@@ -219,11 +240,26 @@ class RejectionRule:
         return bar
 
     def settled_by_second(self, evidence: Evidence) -> bool:
-        """The second model's best answer is clear enough to act on (the engine not being sure)."""
+        """The second model's best answer is clear enough to act on: the engine not being sure, or,
+        in a quiet room, sure of an answer the second model overrules (a definite answer of its
+        own, leading by second_quiet_overrule_margin_min, that its free transcription agrees with)."""
         s = evidence.second
-        return (s is not None and self.uses_second() and not self.sure(evidence) and self._plausible(s)
-                and s.margin >= self.second_bar(s)
-                and (s.free_agrees or s.engine_agrees or s.command or not self.second_free_agree))
+        if s is None or not self.uses_second() or not self._plausible(s):
+            return False
+        if self.sure(evidence):
+            return self.overruled_by_second(evidence)
+        quiet = self.quiet(evidence)
+        return (s.margin >= self.second_bar(s, quiet)
+                and (s.free_agrees or s.engine_agrees or s.command or not self.second_free_agree
+                     or (quiet and s.definite and s.margin >= self.second_quiet_margin_min)))
+
+    def overruled_by_second(self, evidence: Evidence) -> bool:
+        """In a quiet room, the engine is sure, but the second model heard another definite answer
+        so clearly (second_quiet_overrule_margin_min, its free transcription agreeing) that its
+        answer is taken instead of read back."""
+        s = evidence.second
+        return (s is not None and s.definite and s.free_agrees and self.quiet(evidence)
+                and s.margin >= self.second_quiet_overrule_margin_min and self.vetoed_by_second(evidence))
 
     def vetoed_by_second(self, evidence: Evidence) -> bool:
         """The engine is sure, but the second model clearly heard another answer (a definite one by
@@ -271,7 +307,7 @@ def confidence(evidence: Evidence, rule: RejectionRule) -> float:
     return round(_squash((rule.score(evidence) - rule.score_min) / rule.scale, rule.confidence_at_threshold), 4)
 
 
-def second_confidence(second: SecondOpinion, rule: RejectionRule) -> float:
+def second_confidence(second: SecondOpinion, rule: RejectionRule, quiet: bool = False) -> float:
     """Confidence in an answer the second model settled: `second_confidence_at_bar` at its bar,
     rising toward 1 with its lead over the bar (e-fold per 2 nats). Calibrated on the benchmark:
     of 1,006 answers Moonshine settled (seed offsets 0, 1000 and 2000, every voice and noise level)
@@ -280,7 +316,8 @@ def second_confidence(second: SecondOpinion, rule: RejectionRule) -> float:
     above the spoken interview's read-back level (0.7) instead of at pocketsphinx's 0.6, and is not
     read back for its own sake."""
     at = rule.second_confidence_at_bar
-    return round(at + (1.0 - at) * (1.0 - math.exp(-max(0.0, second.margin - rule.second_bar(second)) / 2.0)), 4)
+    bar = rule.second_bar(second, quiet)
+    return round(at + (1.0 - at) * (1.0 - math.exp(-max(0.0, second.margin - bar) / 2.0)), 4)
 
 
 def _lean(rule: RejectionRule, second: SecondOpinion | None, second_value: str | None,
@@ -342,7 +379,7 @@ def decide(grammar: Grammar, evidence: Evidence, rule: RejectionRule) -> Transcr
         if rule.corroborated_by_second(evidence):
             conf = max(conf, rule.second_confidence_at_bar)
     elif second is not None and settled is not None:
-        text, conf, answer = second.text, second_confidence(second, rule), settled
+        text, conf, answer = second.text, second_confidence(second, rule, rule.quiet(evidence)), settled
     elif heard is not None:
         conf = min(confidence(evidence, rule), round(rule.confidence_at_threshold * 0.8, 4))
     guess = lean = None
