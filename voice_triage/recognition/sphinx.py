@@ -205,8 +205,8 @@ MAX_FRAMES_PER_PHONE = 18.0   # longer speech squeezed onto a short phrase is so
 # QUIET_DB), Moonshine's definite answers (a place, a yes, a no; not "I don't know", not a command)
 # are taken at lower bars: a place with a lead of 3 whatever pocketsphinx heard (6 elsewhere), a yes
 # or no with 5, its free transcription agreeing or not (elsewhere 6, agreeing), or 3.5 when
-# pocketsphinx's best phrase means it too (5), and a place leading by 10, its free transcription agreeing, over a place
-# pocketsphinx was sure of (read back elsewhere). The bars elsewhere were set by noise: what
+# pocketsphinx's best phrase means it too (5); and a place leading by 10, its free transcription
+# agreeing, is taken over a place pocketsphinx was sure of (read back elsewhere). The bars elsewhere were set by noise: what
 # Moonshine gets wrong with a lead of 3-6 is almost all under background talk and white noise at
 # 5-10 dB. On clean speech from voices nobody tuned on, pocketsphinx often hears nothing or a
 # command where Moonshine hears the answer clearly (espeak-ng variants above all). Chosen on
