@@ -45,6 +45,27 @@ def test_a_long_prompt_is_rendered_whole_the_first_time() -> None:
     assert seconds(first) == pytest.approx(seconds(again), abs=0.05)
 
 
+def test_two_voices_rendering_at_once_both_get_whole_prompts() -> None:
+    """pyttsx3 hands every caller the same engine (and espeak-ng has one callback per process): two
+    voices rendering at once, as a voice's background prepare() and another voice can, must take
+    turns. Without the process-wide lock one of two such threads never returned (2026-11-27)."""
+    import threading
+    whole = seconds(SpeechVoice(None)._render(LONG, 170))
+    got: list[float] = []
+
+    def work(voice: SpeechVoice) -> None:
+        for _ in range(4):
+            got.append(seconds(voice._render(LONG, 170)))
+
+    threads = [threading.Thread(target=work, args=(SpeechVoice(None),), daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads), "a render never returned"
+    assert len(got) == 8 and all(g == pytest.approx(whole, abs=0.05) for g in got), (whole, got)
+
+
 def test_rate_changes_the_speed_and_is_bounded() -> None:
     with SpeechVoice(None) as voice:
         normal = seconds(voice.render("Please say yes, no, or I don't know."))

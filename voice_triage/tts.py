@@ -37,6 +37,9 @@ def clamp_rate(words_per_minute: int) -> int:
     return max(MIN_RATE, min(MAX_RATE, int(words_per_minute)))
 
 
+_ENGINE_LOCK = threading.Lock()   # pyttsx3's engine and espeak-ng's callback are per process (SpeechVoice._render)
+
+
 class SpeechVoice:
     """Prompts spoken aloud (or, with no speaker, printed), optionally saved to one WAV file."""
 
@@ -141,13 +144,20 @@ class SpeechVoice:
         self.close()
 
     def _render(self, text: str, rate: int) -> tuple[np.ndarray, int]:
-        try:
-            return self._render_once(text, rate)
-        except NothingRendered:
-            # pyttsx3 2.99's espeak driver now and then ends an utterance without writing its WAV
-            # (twice in seven full test runs here, cause not found); a second try renders it.
-            log.debug("espeak-ng rendered nothing for %r; trying once more", text[:40])
-            return self._render_once(text, rate)
+        # pyttsx3.init() hands every caller the same engine, and espeak-ng has one synthesis
+        # callback per process: two voices rendering at once (a voice's background prepare() and
+        # another voice) share one driver, and a render was cut short or never returned (2026-11-27:
+        # two threads rendering a long prompt through two SpeechVoices hung one of them; a prompt
+        # came out a second short in a full test run). One render at a time in the process.
+        with _ENGINE_LOCK:
+            try:
+                return self._render_once(text, rate)
+            except NothingRendered:
+                # pyttsx3 2.99's espeak driver now and then ends an utterance without writing its
+                # WAV (twice in seven full test runs here, before the process-wide lock); a second
+                # try renders it.
+                log.debug("espeak-ng rendered nothing for %r; trying once more", text[:40])
+                return self._render_once(text, rate)
 
     def _render_once(self, text: str, rate: int) -> tuple[np.ndarray, int]:
         if self._engine is None:
