@@ -375,6 +375,7 @@ EXTRA_VOICES_D = [
     Voice("y_hibari_fast_high", "hibari heart speed=1.1 + sox pitch +200 cents", hibari(1.1), ("pitch", "200"),
           heldout=True),
 ]
+EXTRA_SETS = {"a": EXTRA_VOICES, "b": EXTRA_VOICES_B, "c": EXTRA_VOICES_C, "d": EXTRA_VOICES_D}
 # Clean answers from the extra sets' voices (the same files as --extra-voices writes) where pocketsphinx
 # hears nothing, a command or another place and Moonshine hears the answer clearly: the tests of the
 # quiet-room bars (sphinx.QUIET_DB) use them. (voice, value, phrasing index)
@@ -601,7 +602,7 @@ def make_pitched(log) -> None:
             # every CONTRACT phrasing of yes, no and "I don't know" (a session hears them in turn)
             texts = CONTRACT[value] if value in GRAMMAR_OF else CONTRACT[value][:1]
             for i, text in enumerate(texts):
-                name = f"{value}.wav" if i == 0 else f"{value}.{i}.wav"
+                name = phrasing_file(value, i)
                 write_wav(PITCHED_DIR / v.name / name, room(v.speak(text), f"pitched/{v.name}/{name}"))
         log(f"pitched: {v.name} ({v.how})")
     (PITCHED_DIR / "README.md").write_text(
@@ -611,15 +612,28 @@ def make_pitched(log) -> None:
         "Only the tests of following one speaker use them (not the benchmarks).\n")
 
 
+def phrasing_file(value: str, i: int) -> str:
+    """<value>.wav for a value's first phrasing, <value>.<i>.wav for the others (as simulate's phrase
+    folders name them)."""
+    return f"{value}.wav" if i == 0 else f"{value}.{i}.wav"
+
+
+def write_extra_clip(dest: Path, v: Voice, value: str, i: int) -> tuple[str, str]:
+    """DEST/<voice>/<value>[.N].wav: `v` saying the i-th phrasing of `value` (phrase_list), with the
+    room floor seeded by that path; returns (path relative to DEST, the text said)."""
+    rel = f"{v.name}/{phrasing_file(value, i)}"
+    text = phrase_list(value)[i]
+    write_wav(dest / rel, room(v.speak(text), rel))
+    return rel, text
+
+
 def make_quiet(log) -> None:
     """tests/fixtures/quiet/<voice>/<value>[.N].wav: QUIET_CLIPS, as make_extra_voices writes them."""
-    voices = {v.name: v for v in EXTRA_VOICES + EXTRA_VOICES_B + EXTRA_VOICES_C}
+    voices = {v.name: v for vs in EXTRA_SETS.values() for v in vs}
     for old in QUIET_DIR.rglob("*.wav") if QUIET_DIR.is_dir() else []:
         old.unlink()
     for name, value, i in QUIET_CLIPS:
-        rel = f"{name}/{value}{'' if i == 0 else '.' + str(i)}.wav"
-        text = phrase_list(value)[i]
-        write_wav(QUIET_DIR / rel, room(voices[name].speak(text), rel))
+        rel, text = write_extra_clip(QUIET_DIR, voices[name], value, i)
         log(f"quiet: {rel} ({text!r}; {voices[name].how})")
     (QUIET_DIR / "README.md").write_text(
         "Made by `python scripts/make_fixtures.py --only quiet` (QUIET_CLIPS there): clean answers in voices "
@@ -629,16 +643,15 @@ def make_quiet(log) -> None:
 
 
 def make_extra_voices(dest: Path, log, voices: list[Voice] = EXTRA_VOICES) -> None:
-    """DEST/<voice>/<value>[.N].wav for `voices` (EXTRA_VOICES or EXTRA_VOICES_B), every phrasing, and
+    """DEST/<voice>/<value>[.N].wav for `voices` (one of EXTRA_SETS), every phrasing, and
     DEST/manifest.yaml (all held out); DEST/heldout links back to DEST, where the benchmarks look for
     held-out voices."""
     grammar_of = check_phrases()
     clips = []
     for v in voices:
         for value in CONTRACT:
-            for i, text in enumerate(phrase_list(value)):
-                rel = f"{v.name}/{value}{'' if i == 0 else '.' + str(i)}.wav"
-                write_wav(dest / rel, room(v.speak(text), rel))
+            for i in range(len(phrase_list(value))):
+                rel, text = write_extra_clip(dest, v, value, i)
                 clips.append(entry(dest / rel, v.name, grammar_of[value], value, text, True, root=dest))
         log(f"extra voice: {v.name}")
     write_manifest(clips, [], [], dest=dest, voices=voices)
@@ -670,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extra-voices", type=Path, metavar="DIR",
                     help="only write EXTRA_VOICES (voices nobody tuned on, every phrasing) to DIR, for a one-off "
                          "check: measure_recognition.py / bench_sessions.py / measure_speaker_warp.py --audio DIR")
-    ap.add_argument("--extra-set", choices=["a", "b", "c", "d"], default="a",
+    ap.add_argument("--extra-set", choices=sorted(EXTRA_SETS), default="a",
                     help="with --extra-voices: the first set of eight voices (a), the second (b), the third (c) "
                          "or the fourth (d)")
     a = ap.parse_args(argv)
@@ -679,8 +692,7 @@ def main(argv: list[str] | None = None) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     if a.extra_voices is not None:
-        make_extra_voices(a.extra_voices, log, {"a": EXTRA_VOICES, "b": EXTRA_VOICES_B, "c": EXTRA_VOICES_C,
-                                             "d": EXTRA_VOICES_D}[a.extra_set])
+        make_extra_voices(a.extra_voices, log, EXTRA_SETS[a.extra_set])
         return 0
 
     if a.only in (None, "ko-grammars"):
