@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from voice_triage.audio import load_wav  # noqa: E402
-from voice_triage.noise import mix, parse_conditions  # noqa: E402
+from voice_triage.noise import degrade, parse_conditions  # noqa: E402
 from voice_triage.recognition.base import SAMPLE_RATE  # noqa: E402
 
 import measure_recognition  # noqa: E402  (the clip list and seeds)
@@ -95,7 +95,7 @@ def room_scene(parts: list[np.ndarray], kind: str | None, snr: float | None, see
     """The room before the question (LEARN), LEAD more, the parts, TAIL of the room; the whole
     mixed with `kind` noise at `snr` dB (kind None: as it is)."""
     x = np.concatenate([np.zeros(LEARN + LEAD, np.int16), *parts, np.zeros(TAIL, np.int16)])
-    return x if kind is None else mix(x, kind, snr, seed=seed)
+    return x if kind is None else degrade(x, kind, snr, seed=seed)
 
 
 def scene(clip: dict, kind: str | None, snr: float | None) -> np.ndarray:

@@ -10,7 +10,7 @@ every fixture voice (the tuned ones and the held-out ones, reported separately) 
 condition (clean; white noise 10 dB; background talk 10 dB), it runs `session.simulate`: the
 interview asks, a simulated person answers from the vignette by playing that voice's clip for
 the answer, and the bundled recogniser (or --engine) hears it. Noisy conditions mix every clip
-with `voice_triage.noise.mix` into a temporary phrases folder first (fixed seeds, so a rerun
+with `voice_triage.noise.degrade` into a temporary phrases folder first (fixed seeds, so a rerun
 gives the same numbers), --draws times over independent stretches of noise (default 4), as
 `<value>.N.wav` variants that simulate plays in turn: someone who says "no" again is heard over
 other noise than the first time. With --draws 1 every repeat of a clip in a session is the very
@@ -119,7 +119,7 @@ def make_phrases(dest: Path, clips: dict[str, list[Path]], condition: str, heldo
     every repeat of a clip in a session is the identical recording, so a try that failed fails
     again each time that clip comes round)."""
     from voice_triage.audio import load_wav, write_wav
-    from voice_triage.noise import mix
+    from voice_triage.noise import degrade
 
     dest.mkdir(parents=True)
     noise = noise_kind(condition, heldout)
@@ -132,7 +132,7 @@ def make_phrases(dest: Path, clips: dict[str, list[Path]], condition: str, heldo
                 shutil.copyfile(src, out)
                 continue
             tag = f"{voice}/{src.name}/{condition}" + (f"/{d}" if d else "")
-            write_wav(out, mix(load_wav(src), noise[0], noise[1], seed=zlib.crc32(tag.encode())))
+            write_wav(out, degrade(load_wav(src), noise[0], noise[1], seed=zlib.crc32(tag.encode())))
 
 
 def intended_value(content: Any, answers: dict[str, str], qid: str) -> str:
@@ -324,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", nargs="*", help="vignette ids (default: all)")
     ap.add_argument("--voices", nargs="*", help="fixture voices (default: every voice in the manifest)")
     ap.add_argument("--conditions", default=",".join(CONDITIONS),
-                    help="comma-separated: clean, white:SNR, babble:SNR (default: %(default)s)")
+                    help="comma-separated: clean, white:SNR, babble:SNR, reverb:RT60, far:RT60, narrowband:RATE, "
+                         "gain:DB (default: %(default)s)")
     ap.add_argument("--vignettes", type=Path, default=CASES, help="vignette file (default: %(default)s)")
     ap.add_argument("--engine", default="sphinx", choices=["sphinx", "vosk", "auto"])
     ap.add_argument("--workers", type=int, default=2)
@@ -352,9 +353,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or not cases or not voices:
         ap.error(f"unknown voice {sorted(unknown)[0]!r}" if unknown else "no case or no voice selected")
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    from voice_triage.errors import BadInputError
+    from voice_triage.noise import parse_conditions
     for c in conditions:
-        if c != "clean" and c.partition(":")[0] not in ("white", "babble"):
-            ap.error(f"unknown condition {c!r}")
+        if c != "clean" and c.partition(":")[0] == "babble_heldout":
+            ap.error(f"unknown condition {c!r} (babble: held-out voices hear the held-out talkers)")
+        try:
+            parse_conditions(c)
+        except BadInputError as e:
+            ap.error(str(e))
 
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="bench-sessions-"))

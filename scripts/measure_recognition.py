@@ -5,7 +5,8 @@ voice group x noise condition, yes/no wrong, out-of-grammar accepted, finish() l
         [--groups tuned,heldout,oog,unsure_place] [--jobs 2] [--evidence /tmp/ev.jsonl] [--enhance auto|off]
 
 Clip i of the manifest (answers first, then the out-of-grammar clips) is mixed with
-voice_triage.noise.mix(clean, kind, snr, seed=i); "babble" on a held-out clip uses the held-out
+voice_triage.noise.degrade(clean, kind, snr, seed=i) (noise, or a room or microphone:
+reverb:RT60, far:RT60, narrowband:RATE, gain:DB); "babble" on a held-out clip uses the held-out
 babble track. Group unsure_place: every "I don't know" clip (every voice) asked again under the two
 location grammars (where the pain is, where it travels), whose "I don't know" competes with places
 rather than with yes and no; same mix as the clip under yes/no. --grammars keeps only the clips
@@ -39,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from voice_triage.audio import load_wav  # noqa: E402
-from voice_triage.noise import mix, parse_conditions  # noqa: E402
+from voice_triage.noise import degrade, parse_conditions  # noqa: E402
 from voice_triage.yamlio import load_yaml  # noqa: E402
 
 AUDIO = ROOT / "tests" / "fixtures" / "audio"
@@ -87,7 +88,7 @@ def run(job: tuple[dict, str, str | None, float | None, bool]) -> dict:
     if kind:
         if kind == "babble" and clip["heldout"]:
             kind = "babble_heldout"
-        x = mix(x, kind, snr, seed=clip["seed"])
+        x = degrade(x, kind, snr, seed=clip["seed"])
     g = rec.grammars[clip["grammar"]]
     lat = work = None
     if time_it:   # the product's path: only the decodes the rule uses

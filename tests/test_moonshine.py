@@ -919,3 +919,56 @@ def test_a_clean_answer_only_moonshine_hears_clearly_is_taken_in_a_quiet_room(en
     assert t.answer == value
     noisy_room = replace(rule, quiet_db=math.inf)
     assert decide(g, ev, noisy_room).answer is None
+
+
+def test_in_a_quiet_room_an_answer_no_phrase_is_like_is_doubted_and_read_back() -> None:
+    """pocketsphinx sure (but not very sure) of a place; to Moonshine no phrase of the grammar is like
+    what was said (its best phrase, meaning another answer, far below its free transcription). In a
+    quiet room: not acted on, pocketsphinx's place read back (a command: asked again). In noise, with
+    Moonshine's best phrase nearer its free transcription, or with Moonshine agreeing: taken as before."""
+    from voice_triage.recognition.sphinx import QUIET_DB, RULE_OTHER, RULE_YES_NO
+    loc, yn = GRAMMARS["pain_location"], GRAMMARS["yes_no"]
+    quiet, noisy = {"headroom_db": QUIET_DB + 10.0}, {"headroom_db": QUIET_DB - 10.0}
+    bar = RULE_OTHER.second_doubt_gap_max
+    assert -20.0 < bar < RULE_OTHER.second_gap_min            # beyond what the rule already finds implausible
+    sure = Evidence("hip bone", verify=-1.5, margin=1.0, frames=60)
+    assert RULE_OTHER.sure(sure) and RULE_OTHER.wants_opinion(sure)
+    far_off = _second("i don't know", margin=0.3, logp=-16.0, gap=bar - 4.0, free_agrees=False)
+    t = decide(loc, replace(sure, extra=quiet, second=far_off), RULE_OTHER)
+    assert (t.answer, t.guess) == (None, "outer_hip")
+    for extra, kw in ((noisy, {}), (quiet, {"gap": bar + 0.5}), (quiet, {"engine_agrees": True, "text": "hip bone"})):
+        t = decide(loc, replace(sure, extra=extra, second=replace(far_off, **kw)), RULE_OTHER)
+        assert t.answer == "outer_hip", (extra, kw)
+    # A very sure pocketsphinx is not asked about (nor doubted); a command is asked again, never read back.
+    very = Evidence("hip bone", verify=-0.3, margin=3.0, frames=60, extra=quiet)
+    assert not RULE_OTHER.wants_opinion(very)
+    assert decide(loc, replace(very, second=far_off), RULE_OTHER).answer == "outer_hip"
+    said = Evidence("what did you say", verify=-1.6, margin=3.0, frames=60, extra=quiet)
+    assert RULE_YES_NO.sure(said) and RULE_YES_NO.wants_opinion(said)
+    t = decide(yn, replace(said, second=_second("no", margin=0.03, logp=-15.0, gap=bar - 3.0, free_agrees=False)),
+               RULE_YES_NO)
+    assert (t.answer, t.guess) == (None, None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path,grammar,taken", [
+    ("oog/cough.wav", "pain_location", "outer_hip"),          # pocketsphinx: "hip bone"
+    ("oog/what_time.espeak.wav", "pain_spread", "repeat"),    # "what did you say"
+])
+def test_out_of_grammar_speech_in_a_reverberant_room_is_not_acted_on(engines, path: str, grammar: str,
+                                                                     taken: str) -> None:
+    """A cough and "what time is it?" heard in a room ringing for 0.8 s (noise.degrade, seeds as in
+    the benchmark): pocketsphinx is sure of an answer, Moonshine finds no phrase like it. Not acted
+    on; without the doubt (second_doubt_gap_max off) pocketsphinx's answer would be taken."""
+    from voice_triage.noise import degrade
+    from voice_triage.recognition.sphinx import RULE_OTHER
+    _, both = engines
+    g = GRAMMARS[grammar]
+    seed = {"oog/cough.wav": 331, "oog/what_time.espeak.wav": 323}[path]
+    samples = degrade(load_wav(AUDIO / path), "reverb", 0.8, seed=seed)
+    t = both.recognize(samples, g)
+    assert t.answer is None, t
+    ev = both.evidence(samples, g)
+    assert g.match(ev.text) == taken and RULE_OTHER.sure(ev)
+    assert ev.second is not None and ev.second.gap < RULE_OTHER.second_doubt_gap_max - 1.5
+    assert decide(g, ev, replace(RULE_OTHER, second_doubt_gap_max=-math.inf)).answer == taken

@@ -78,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sha256", default=None, help="expected checksum of the zip")
     p = add("bench", "measure recognition accuracy, latency and memory on recorded phrases")
     p.add_argument("--fixtures", type=Path, default=None, metavar="DIR")
-    p.add_argument("--noise", default="clean,white:10,babble:10", help="noise conditions, e.g. clean,white:10,babble:5")
+    p.add_argument("--noise", default="clean,white:10,babble:10",
+                   help="conditions, e.g. clean,white:10,babble:5 (noise at an SNR in dB), reverb:0.6 or far:0.6 "
+                        "(a room's RT60 in s), narrowband:8000, gain:-20")
     p.add_argument("--voices", default=None, help="comma-separated voices (default: all)")
     p.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the table as Markdown")
     return parser

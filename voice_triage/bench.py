@@ -38,7 +38,7 @@ import numpy as np
 from .config import Config, Engine
 from .errors import BadInputError, TriageError
 from .grammar import COMMANDS_GRAMMAR, Grammar, load_grammars
-from .noise import mix, parse_conditions
+from .noise import degrade, parse_conditions
 from .yamlio import load_yaml
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def _run_one(task: tuple[Clip, str, str | None, float | None]) -> tuple[str | No
         if kind == "babble" and clip.heldout:
             kind = "babble_heldout"
         seed = zlib.crc32(f"{Path(clip.path).name}|{clip.voice}|{condition}".encode())
-        samples = mix(samples, kind, snr, seed=seed)
+        samples = degrade(samples, kind, snr, seed=seed)
     stream = _WORKER["recognizer"].stream(_WORKER["grammars"][clip.grammar])
     for start in range(0, len(samples), CHUNK):
         stream.feed(samples[start:start + CHUNK])

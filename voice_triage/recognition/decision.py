@@ -139,7 +139,12 @@ class RejectionRule:
     heard, and then no agreeing free transcription (second_quiet_agree_margin_min when the engine's
     best phrase means the same; each applies only where it is lower than the bar above); and where
     the second model vetoes what the engine is sure of with a definite answer of its own, its free
-    transcription agreeing, by second_quiet_overrule_margin_min, its answer is taken.
+    transcription agreeing, by second_quiet_overrule_margin_min, its answer is taken. Also in a
+    quiet room, an answer the engine is sure of (with a confidence below veto_below) is doubted, not
+    acted on but read back as a guess (a command is asked again), when the second model's best
+    phrase means something else and lies more than -second_doubt_gap_max below its own free
+    transcription: to that model none of the grammar's phrases is like what was said (out-of-grammar
+    speech, a cough; in a reverberant room pocketsphinx is sure of such things far more often).
     """
 
     score_min: float
@@ -175,6 +180,7 @@ class RejectionRule:
     second_quiet_margin_min: float = math.inf
     second_quiet_agree_margin_min: float = math.inf
     second_quiet_overrule_margin_min: float = math.inf
+    second_doubt_gap_max: float = -math.inf
 
     def score(self, evidence: Evidence) -> float:
         margin = min(evidence.margin, self.margin_cap)
@@ -276,6 +282,14 @@ class RejectionRule:
         return (self.sure(evidence) and self._vetoable(evidence) and not s.engine_agrees
                 and self._plausible(s) and s.margin >= bar)
 
+    def doubted_by_second(self, evidence: Evidence) -> bool:
+        """The engine is sure (not so sure that the second model is not asked), but to the second
+        model no phrase of the grammar is like what was said: its best phrase, meaning another
+        answer, lies more than -second_doubt_gap_max below its own free transcription."""
+        s = evidence.second
+        return (s is not None and bool(s.text) and not s.engine_agrees and s.gap < self.second_doubt_gap_max
+                and self.quiet(evidence) and self.sure(evidence) and self._vetoable(evidence))
+
     def guessed_by_second(self, evidence: Evidence) -> bool:
         """Not clear enough to act on, but the second model's answer is worth reading back."""
         s = evidence.second
@@ -374,7 +388,8 @@ def decide(grammar: Grammar, evidence: Evidence, rule: RejectionRule) -> Transcr
     second = evidence.second
     second_value = grammar.match(second.text) if second is not None and second.text else None
     settled = second_value if rule.settled_by_second(evidence) else None
-    if heard is not None and rule.sure(evidence) and not rule.vetoed_by_second(evidence):
+    doubted = heard is not None and rule.doubted_by_second(evidence)
+    if heard is not None and rule.sure(evidence) and not rule.vetoed_by_second(evidence) and not doubted:
         conf, answer = confidence(evidence, rule), heard
         if rule.corroborated_by_second(evidence):
             conf = max(conf, rule.second_confidence_at_bar)
@@ -386,6 +401,8 @@ def decide(grammar: Grammar, evidence: Evidence, rule: RejectionRule) -> Transcr
     if (answer is None and second is not None and rule.guessed_by_second(evidence)
             and second_value in grammar.values):     # (a command is never read back)
         guess = second_value
+    elif answer is None and doubted and heard in grammar.values:
+        guess = heard       # the engine's own answer, read back: the second model doubts it, not denies it
     if answer is None:
         lean = _lean(rule, second, second_value, heard, grammar.values)
     alts = tuple((t, round(conf * math.exp(-max(gap, 0.0)), 4)) for t, gap in evidence.alternatives if t != text)
