@@ -173,7 +173,7 @@ def score(content: Any, case: dict[str, Any], data: dict[str, Any]) -> dict[str,
 _STATE: dict[str, Any] = {}
 
 
-def _init(engine: str, cases_path: str, cache: bool = True) -> None:
+def _init(engine: str, cases_path: str, cache: bool = True, tmp: str | None = None) -> None:
     import logging
 
     logging.disable(logging.WARNING)
@@ -183,7 +183,7 @@ def _init(engine: str, cases_path: str, cache: bool = True) -> None:
     _STATE["config"] = Config(engine=Engine(engine), quiet=True)
     _STATE["content"] = load_content("en")
     _STATE["cases"] = {c["id"]: c for c in load_cases(Path(cases_path))}
-    _STATE["tmp"] = Path(tempfile.mkdtemp(prefix="bench-answers-"))
+    _STATE["tmp"] = Path(tempfile.mkdtemp(prefix="bench-answers-", dir=tmp))   # (inside the run's folder: removed with it)
     _STATE["cache"] = cache
 
 
@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         groups = [[j for j in jobs if (j.voice, j.condition) == key]
                   for key in dict.fromkeys((j.voice, j.condition) for j in jobs)]
         print(f"{len(jobs)} sessions, {args.workers} workers ...", file=sys.stderr, flush=True)
-        init = (args.engine, str(args.vignettes), not args.no_cache)
+        init = (args.engine, str(args.vignettes), not args.no_cache, str(tmp))
         if args.workers > 1:
             with mp.get_context("fork").Pool(args.workers, initializer=_init, initargs=init) as pool:
                 for i, done in enumerate(pool.imap_unordered(run_jobs, groups, chunksize=1), 1):
