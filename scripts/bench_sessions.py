@@ -183,7 +183,8 @@ def _init(engine: str, cases_path: str, cache: bool = True, tmp: str | None = No
     _STATE["config"] = Config(engine=Engine(engine), quiet=True)
     _STATE["content"] = load_content("en")
     _STATE["cases"] = {c["id"]: c for c in load_cases(Path(cases_path))}
-    _STATE["tmp"] = Path(tempfile.mkdtemp(prefix="bench-answers-", dir=tmp))   # (inside the run's folder: removed with it)
+    # (Inside the run's folder, so that it is removed with it.)
+    _STATE["tmp"] = Path(tempfile.mkdtemp(prefix="bench-answers-", dir=tmp))
     _STATE["cache"] = cache
 
 

@@ -28,6 +28,7 @@ from .errors import BadInputError
 KINDS = ("white", "babble", "babble_heldout")
 ROOMS = ("reverb", "far", "narrowband", "gain")   # conditions that change the sound (see `degrade`)
 FAR_DRR_DB = -6.0       # `far`: the reverberant tail this much louder than the direct path
+RATE = 16_000
 FRAME = 320             # 20 ms at 16 kHz
 ACTIVE_RANGE_DB = 40.0
 _FULL_SCALE = 32767.0
@@ -103,7 +104,7 @@ def mix(clean: np.ndarray, kind: str, snr_db: float, seed: int = 0, noise_dir: P
     return np.clip(np.round(speech + noise), -32768, 32767).astype(np.int16)
 
 
-def room_impulse(rt60: float, seed: int = 0, drr_db: float = 0.0, rate: int = 16_000) -> np.ndarray:
+def room_impulse(rt60: float, seed: int = 0, drr_db: float = 0.0, rate: int = RATE) -> np.ndarray:
     """A synthetic room's impulse response: 1 (the direct path), then from 3 ms a tail of seeded
     Gaussian noise decaying 60 dB in `rt60` seconds, its energy `drr_db` under the direct path's."""
     n = max(1, int(rate * rt60 * 1.2))
@@ -132,14 +133,14 @@ def degrade(clean: np.ndarray, kind: str, value: float, seed: int = 0, noise_dir
     x = np.asarray(clean, dtype=np.float64)
     if kind in ("reverb", "far"):
         h = room_impulse(value, seed, FAR_DRR_DB if kind == "far" else 0.0)
-        y = _convolve(x, h)[: len(x) + int(0.3 * 16_000)]
+        y = _convolve(x, h)[: len(x) + int(0.3 * RATE)]
         peak = float(np.abs(y).max()) if len(y) else 0.0
         if peak > 0:
             y *= float(np.abs(x).max()) / peak
     elif kind == "narrowband":
         from .audio import resample
 
-        y = resample(resample(x, 16_000, int(value)), int(value), 16_000)[: len(x)]
+        y = resample(resample(x, RATE, int(value)), int(value), RATE)[: len(x)]
     elif kind == "gain":
         y = x * 10 ** (value / 20)
     else:
@@ -154,7 +155,7 @@ _UNITS = {"reverb": ("an RT60 in seconds", "reverb:0.6"), "far": ("an RT60 in se
 def _check_room(kind: str, value: float, part: str) -> None:
     if kind in ("reverb", "far") and not 0.05 <= value <= 3.0:
         raise BadInputError(f"'{part}': the RT60 must be 0.05 to 3 seconds")
-    if kind == "narrowband" and not 2000 <= value < 16_000:
+    if kind == "narrowband" and not 2000 <= value < RATE:
         raise BadInputError(f"'{part}': the sample rate must be 2000 to 15999 Hz")
 
 
