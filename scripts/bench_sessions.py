@@ -101,12 +101,13 @@ def clips_for(voice: str, heldout: bool, all_voices: dict[str, bool]) -> dict[st
 
 
 def noise_kind(condition: str, heldout: bool) -> tuple[str, float] | None:
-    if condition == "clean":
-        return None
-    kind, _, snr = condition.partition(":")
+    """(kind, value) for noise.degrade, None when clean; "babble" on a held-out voice is the held-out track."""
+    from voice_triage.noise import parse_conditions
+
+    (kind, value), = parse_conditions(condition)
     if kind == "babble" and heldout:
         kind = "babble_heldout"
-    return kind, float(snr)
+    return None if kind == "clean" else (kind, value)
 
 
 def make_phrases(dest: Path, clips: dict[str, list[Path]], condition: str, heldout: bool, voice: str,

@@ -223,7 +223,7 @@ MAX_FRAMES_PER_PHONE = 18.0   # longer speech squeezed onto a short phrase is so
 # out-of-grammar tries (a cough as "hip bone", "what time is it" as "what did you say") 7 times in
 # 78 and of 3 wrong places in 266 answers (clean and noisy speech: 0-2 in 273 and about 0.3%), while
 # Moonshine, asked already (the veto), found no phrase of the grammar like what was said: its best
-# phrase, meaning another answer, 11.4-17 nats below its own free transcription. In a quiet room such
+# phrase, meaning another answer, 11.3-17 nats below its own free transcription. In a quiet room such
 # an answer is doubted (RejectionRule.second_doubt_gap_max = -11): read back, not taken. Chosen on
 # every dump at hand (the fixtures in 7 noise conditions and 6 rooms, seed offsets 0 and 1000 at 10
 # dB, the four extra sets): 7 out-of-grammar tries and 2 wrong answers no longer acted on, 3 right
