@@ -12,6 +12,8 @@ Writes
   tests/fixtures/audio/manifest.yaml                    what every file holds
   tests/fixtures/noise/babble.wav, babble_heldout.wav   background speech, ~30 s each
   tests/fixtures/pitched/<voice>/<value>.wav            two voices pitched far up and down (--only pitched)
+  tests/fixtures/quiet/, tests/fixtures/narrowband/     a few extra-set answers for the tests of the quiet-room
+                                                        bars and the narrowband veto (--only quiet / narrowband)
 
 Every WAV is 16 kHz mono 16-bit, trimmed to the speech with ~0.3 s of silence before and after, with
 a faint seeded room-noise floor (-70 dBFS) as a microphone would give.
@@ -48,6 +50,7 @@ AUDIO = ROOT / "tests" / "fixtures" / "audio"
 NOISE = ROOT / "tests" / "fixtures" / "noise"
 PITCHED_DIR = ROOT / "tests" / "fixtures" / "pitched"
 QUIET_DIR = ROOT / "tests" / "fixtures" / "quiet"
+NARROWBAND_DIR = ROOT / "tests" / "fixtures" / "narrowband"
 RATE = 16_000
 PAD_S = 0.28
 PEAK = 0.7          # every clip is scaled to this peak (about -3 dBFS)
@@ -380,6 +383,11 @@ EXTRA_SETS = {"a": EXTRA_VOICES, "b": EXTRA_VOICES_B, "c": EXTRA_VOICES_C, "d": 
 # hears nothing, a command or another place and Moonshine hears the answer clearly: the tests of the
 # quiet-room bars (sphinx.QUIET_DB) use them. (voice, value, phrasing index)
 QUIET_CLIPS = [("u_espeak_nyc", "lower_back", 0), ("u_espeak_nyc", "yes", 4), ("u_hibari_slow_high", "foot", 0)]
+# Clean answers from set d where, made 8 kHz (noise.degrade narrowband), pocketsphinx is very sure of
+# another answer and Moonshine hears the one said: the tests of the narrowband veto
+# (sphinx.NARROWBAND_DB) use them.
+NARROWBAND_CLIPS = [("y_espeak_scot_m5", "stop", 0), ("y_espeak_scot_m5", "lower_back", 1),
+                    ("y_espeak_gb_m3", "lower_back", 1)]
 PITCHED_VALUES = ["yes", "no", "unknown", "outer_hip", "mid_buttock", "lower_back", "none", "thigh", "foot"]
 BABBLE_VOICES = ["espeak", "flite_slt", "flite_rms", "piper_joe", "flite_kal16"]
 BABBLE_VOICES_HELDOUT = [
@@ -627,19 +635,31 @@ def write_extra_clip(dest: Path, v: Voice, value: str, i: int) -> tuple[str, str
     return rel, text
 
 
-def make_quiet(log) -> None:
-    """tests/fixtures/quiet/<voice>/<value>[.N].wav: QUIET_CLIPS, as make_extra_voices writes them."""
+def make_chosen(log, dest: Path, clips: list[tuple[str, str, int]], only: str, use: str) -> None:
+    """dest/<voice>/<value>[.N].wav: `clips` (voice, value, phrasing) of the extra sets' voices, as
+    make_extra_voices writes them, and a README naming what made them (`--only ONLY`) and `use`."""
     voices = {v.name: v for vs in EXTRA_SETS.values() for v in vs}
-    for old in QUIET_DIR.rglob("*.wav") if QUIET_DIR.is_dir() else []:
+    for old in dest.rglob("*.wav") if dest.is_dir() else []:
         old.unlink()
-    for name, value, i in QUIET_CLIPS:
-        rel, text = write_extra_clip(QUIET_DIR, voices[name], value, i)
-        log(f"quiet: {rel} ({text!r}; {voices[name].how})")
-    (QUIET_DIR / "README.md").write_text(
-        "Made by `python scripts/make_fixtures.py --only quiet` (QUIET_CLIPS there): clean answers in voices "
-        "of the extra sets nobody tuned on (" + "; ".join(f"{n}: {voices[n].how}" for n in sorted({c[0] for c in QUIET_CLIPS}))
+    for name, value, i in clips:
+        rel, text = write_extra_clip(dest, voices[name], value, i)
+        log(f"{only}: {rel} ({text!r}; {voices[name].how})")
+    (dest / "README.md").write_text(
+        f"Made by `python scripts/make_fixtures.py --only {only}` ({only.upper()}_CLIPS there): clean answers in "
+        "voices of the extra sets nobody tuned on (" + "; ".join(f"{n}: {voices[n].how}" for n in sorted({c[0] for c in clips}))
         + "), the same files as `--extra-voices` writes; <value>[.N].wav is the N-th phrasing of CONTRACT "
-        "and EXTRA. 16 kHz mono. Only the tests of the quiet-room bars use them (not the benchmarks).\n")
+        f"and EXTRA. 16 kHz mono. Only {use} use them (not the benchmarks).\n")
+
+
+def make_quiet(log) -> None:
+    """tests/fixtures/quiet/<voice>/<value>[.N].wav: QUIET_CLIPS."""
+    make_chosen(log, QUIET_DIR, QUIET_CLIPS, "quiet", "the tests of the quiet-room bars")
+
+
+def make_narrowband(log) -> None:
+    """tests/fixtures/narrowband/<voice>/<value>[.N].wav: NARROWBAND_CLIPS (made 8 kHz at test time)."""
+    make_chosen(log, NARROWBAND_DIR, NARROWBAND_CLIPS, "narrowband",
+                "the tests of the narrowband veto (made 8 kHz there with noise.degrade)")
 
 
 def make_extra_voices(dest: Path, log, voices: list[Voice] = EXTRA_VOICES) -> None:
@@ -677,7 +697,8 @@ def write_manifest(clips: list[dict], oog: list[dict], ko: list[dict], *, dest: 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["audio", "noise", "ko-grammars", "pitched", "quiet"], default=None)
+    ap.add_argument("--only", choices=["audio", "noise", "ko-grammars", "pitched", "quiet", "narrowband"],
+                    default=None)
     ap.add_argument("--per-value", type=int, default=2, help="phrasings per value for tuned voices")
     ap.add_argument("--per-value-heldout", type=int, default=1, help="phrasings per value for held-out voices")
     ap.add_argument("--extra-voices", type=Path, metavar="DIR",
@@ -710,7 +731,9 @@ def main(argv: list[str] | None = None) -> int:
         make_pitched(log)
     if a.only in (None, "quiet"):
         make_quiet(log)
-    total = sum(p.stat().st_size for d in (AUDIO, NOISE, PITCHED_DIR, QUIET_DIR) if d.is_dir()
+    if a.only in (None, "narrowband"):
+        make_narrowband(log)
+    total = sum(p.stat().st_size for d in (AUDIO, NOISE, PITCHED_DIR, QUIET_DIR, NARROWBAND_DIR) if d.is_dir()
                 for p in d.rglob("*.wav"))
     log(f"total WAV size: {total / 1e6:.1f} MB")
     return 0

@@ -172,3 +172,43 @@ def test_suppress_noise_lowers_steady_noise() -> None:
     y = suppress_noise(np.round(x).astype(np.int16)).astype(np.float64)
     assert np.std(y[:8000]) < 0.7 * np.std(noise[:8000])          # noise alone: quieter
     assert np.std(y[17000:23000]) > 0.8 * np.std(x[17000:23000])  # the tone: kept
+
+
+# -- high_band_db: an answer heard through an 8 kHz channel ------------------------------------------
+FIXTURE_AUDIO = Path(__file__).parent / "fixtures" / "audio"
+
+
+def _answer(x: np.ndarray) -> np.ndarray:
+    seg = speech_segment(frame_energies_db(x))
+    assert seg is not None
+    return x[seg[0] * 160:seg[1] * 160]
+
+
+def test_speech_heard_at_16_khz_is_not_taken_for_a_narrow_band() -> None:
+    """Every clean answer of the fixtures (tuned and held-out voices, flite's 8 kHz kal voice among
+    them) lies well clear of the narrowband line; the same answers made 8 kHz lie far under it."""
+    from voice_triage.audio import high_band_db
+    from voice_triage.noise import degrade
+    from voice_triage.recognition.sphinx import NARROWBAND_DB
+    paths = sorted(p for p in FIXTURE_AUDIO.rglob("*.wav") if "/ko/" not in p.as_posix() and "/oog/" not in p.as_posix())
+    assert len(paths) > 300
+    wide = [high_band_db(_answer(load_wav(p))) for p in paths]
+    narrow = [high_band_db(_answer(degrade(load_wav(p), "narrowband", 8000))) for p in paths[::7]]
+    assert min(wide) > NARROWBAND_DB + 5.0, min(wide)
+    assert float(np.median(wide)) > -25.0
+    assert max(narrow) < NARROWBAND_DB - 10.0, max(narrow)
+
+
+def test_an_8_khz_wav_is_heard_as_a_narrow_band(tmp_path: Path) -> None:
+    """A phone-line recording (an 8 kHz WAV, converted to 16 kHz by load_wav) is a narrow band; too
+    little audio, or silence, is not judged (0 dB)."""
+    from voice_triage.audio import high_band_db, resample
+    from voice_triage.recognition.sphinx import NARROWBAND_DB
+    x = load_wav(FIXTURE_AUDIO / "piper_joe" / "faster.wav").astype(np.float64)
+    eight = np.clip(np.round(resample(x, 16000, 8000)), -32768, 32767) / 32768.0
+    (tmp_path / "phone.wav").write_bytes(wav_bytes(eight, 8000))
+    y = load_wav(tmp_path / "phone.wav")
+    assert high_band_db(_answer(y)) < NARROWBAND_DB - 10.0
+    assert high_band_db(_answer(load_wav(FIXTURE_AUDIO / "piper_joe" / "faster.wav"))) > NARROWBAND_DB + 20.0
+    assert high_band_db(y[:400]) == 0.0
+    assert high_band_db(np.zeros(16000, dtype=np.int16)) == 0.0

@@ -95,6 +95,41 @@ def test_the_speaker_plays_to_the_end_and_returns(audio_server, latency_rig) -> 
     assert (loud[-1] - loud[0]) / 16000 == pytest.approx(0.8, abs=0.06)
 
 
+def _heard_through_the_microphone(audio_server, wav: Path) -> np.ndarray:
+    """What the program's microphone (16 kHz) records while `wav` is played into the virtual one."""
+    with Microphone() as mic:
+        assert mic.rate == 16000
+        time.sleep(0.2)
+        mic.flush()
+        subprocess.run(["paplay", f"--device={audio_server.mic_sink}", str(wav)], check=True, timeout=30)
+        time.sleep(0.2)
+        # What came in until now (the microphone never stops).
+        blocks = [b for b in (mic.read(0.05) for _ in range(mic._queue.qsize())) if b is not None]
+    return np.concatenate(blocks)
+
+
+@pytest.mark.audio_server
+def test_an_answer_through_an_8_khz_headset_is_heard_as_a_narrow_band(audio_server, tmp_path: Path) -> None:
+    """An answer played at 8 kHz (as a Bluetooth headset's narrowband link delivers it) and recorded
+    at 16 kHz through PulseAudio's own resampling lies under the narrowband line (sphinx.NARROWBAND_DB);
+    the same answer played at 16 kHz lies far above it."""
+    from voice_triage.audio import frame_energies_db, high_band_db, load_wav, speech_segment, write_wav
+    from voice_triage.audio import resample as resample_audio
+    from voice_triage.recognition.sphinx import NARROWBAND_DB
+
+    def band(x: np.ndarray) -> float:
+        seg = speech_segment(frame_energies_db(x))
+        assert seg is not None, "no answer heard"
+        return high_band_db(x[seg[0] * 160:seg[1] * 160])
+
+    wide = FIXTURES.parent / "piper_joe" / "faster.wav"
+    x = load_wav(wide).astype(np.float64)
+    eight = np.clip(np.round(resample_audio(x, 16000, 8000)), -32768, 32767).astype(np.int16)
+    write_wav(tmp_path / "headset.wav", eight, 8000)
+    assert band(_heard_through_the_microphone(audio_server, tmp_path / "headset.wav")) < NARROWBAND_DB - 3.0
+    assert band(_heard_through_the_microphone(audio_server, wide)) > NARROWBAND_DB + 20.0
+
+
 @pytest.mark.audio_server
 def test_stop_cuts_the_speaker_short(audio_server) -> None:
     speaker = Speaker()
@@ -109,20 +144,7 @@ def test_the_microphone_hears_what_is_played_into_it(audio_server) -> None:
     from voice_triage.audio import load_wav
 
     expected = load_wav(FIXTURES / "upper_buttock.wav")
-    with Microphone() as mic:
-        assert mic.rate == 16000
-        time.sleep(0.2)
-        mic.flush()
-        subprocess.run(["paplay", f"--device={audio_server.mic_sink}", str(FIXTURES / "upper_buttock.wav")],
-                       check=True, timeout=30)
-        time.sleep(0.2)
-        blocks = []
-        queued = mic._queue.qsize()   # what came in until now; the microphone never stops
-        for _ in range(queued):
-            block = mic.read(0.05)
-            if block is not None:
-                blocks.append(block)
-    heard = np.concatenate(blocks)
+    heard = _heard_through_the_microphone(audio_server, FIXTURES / "upper_buttock.wav")
     assert heard.dtype == np.int16
     # The same speech came through: same loudness, same length of sound.
     def span(x: np.ndarray) -> float:

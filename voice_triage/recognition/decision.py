@@ -128,7 +128,9 @@ class RejectionRule:
     acted on: the second model's answer becomes the guess to read back. (What the engine is surer
     of than veto_below does not wait for the second model, unless it was decoded with a speaker
     warp, Evidence.extra["warp"]: such an answer, rescued from one the plain decode was not sure
-    of, is vetoed by a lead of warped_veto_margin_min.)
+    of, is vetoed by a lead of warped_veto_margin_min; or heard through an 8 kHz channel, its
+    Evidence.extra["high_band_db"] under narrowband_below_db: the engine's confidence was calibrated
+    on 16 kHz audio.)
     An answer the engine is sure of with a confidence below corroborate_below is heard by the
     second model too; when that model's best answer is the same, leading by corroborate_margin_min,
     its confidence is raised to second_confidence_at_bar (so it is not read back needlessly).
@@ -181,6 +183,7 @@ class RejectionRule:
     second_quiet_agree_margin_min: float = math.inf
     second_quiet_overrule_margin_min: float = math.inf
     second_doubt_gap_max: float = -math.inf
+    narrowband_below_db: float = -math.inf
 
     def score(self, evidence: Evidence) -> float:
         margin = min(evidence.margin, self.margin_cap)
@@ -204,9 +207,16 @@ class RejectionRule:
 
     def _vetoable(self, evidence: Evidence) -> bool:
         # (An answer decoded with a speaker warp is always vetoable: the confidence was calibrated
-        # on unwarped audio, and a warp can make a wrong phrase fit surer.)
+        # on unwarped audio, and a warp can make a wrong phrase fit surer. So is one heard through a
+        # narrow band: the engine's confidence was calibrated on 16 kHz audio.)
         return self.second_veto_margin_min < math.inf and (confidence(evidence, self) < self.veto_below
-                                                           or _warped(evidence))
+                                                           or _warped(evidence) or self.narrowband(evidence))
+
+    def narrowband(self, evidence: Evidence) -> bool:
+        """The answer came through an 8 kHz channel (a Bluetooth headset, a phone line): its 4.5-6 kHz
+        band lies more than -narrowband_below_db under its 2-3.5 kHz band (Evidence.extra["high_band_db"],
+        audio.high_band_db)."""
+        return evidence.extra.get("high_band_db", 0.0) < self.narrowband_below_db
 
     def corroborated_by_second(self, evidence: Evidence) -> bool:
         """The engine is sure with a low confidence, and the second model hears the same answer."""
