@@ -471,10 +471,12 @@ def test_a_yes_or_no_pocketsphinx_is_only_fairly_sure_of_is_not_taken_when_moons
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path,snr,seed", [("heldout/espeak_f3/stop.wav", 10.0, 2276), ("hibari/stop.wav", 5.0, 2260)])
+@pytest.mark.parametrize("path,snr,seed", [("heldout/espeak_f3/stop.wav", 10.0, 2276), ("hibari/stop.wav", 5.0, 10260)])
 def test_a_stop_pocketsphinx_takes_for_a_yes_or_no_is_not_acted_on(engines, path: str, snr: float, seed: int) -> None:
-    """White noise (the recognition benchmark's mixes at seed offset 2000): pocketsphinx alone is
-    sure of "no" / "yes" (a red-flag answer the person never gave); Moonshine hears "stop"."""
+    """White noise (the recognition benchmark's mixes at seed offsets 2000 and 10000): pocketsphinx
+    alone is sure of "no" / "yes" (a red-flag answer the person never gave); Moonshine hears "stop".
+    (hibari's was the mix at 2260 until "yes I think so" joined the grammar, 2026-11-27: pocketsphinx
+    alone is no longer sure of "yeah" in that one.)"""
     from voice_triage.noise import mix
     alone, both = engines
     x = mix(load_wav(AUDIO / path), "white", snr, seed=seed)
