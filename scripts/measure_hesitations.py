@@ -44,6 +44,19 @@ SAYINGS = [
 ]
 
 
+OUTCOMES = ("right", "read back", "asked again", "wrong")
+
+
+def table(rows: list[dict], column: str, keys: list[str]) -> str:
+    """Markdown: a line for each of `keys` (values of the rows' `column`), counting each outcome."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for r in rows:
+        counts[r[column]][r["kind"]] += 1
+    lines = [f"| {column} | " + " | ".join(OUTCOMES) + " |", "|---|" + "---|" * len(OUTCOMES)]
+    lines += [f"| {k} | " + " | ".join(str(counts[k][o]) for o in OUTCOMES) + " |" for k in keys]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     import make_fixtures as mf
     from voice_triage.recognition.sphinx import SphinxRecognizer
@@ -68,20 +81,10 @@ def main(argv: list[str] | None = None) -> int:
                          "guess": t.guess, "heard": t.text, "confidence": t.confidence, "kind": kind})
             print(".", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    kinds = ("right", "read back", "asked again", "wrong")
-    by_saying: dict[str, Counter] = defaultdict(Counter)
-    by_voice: dict[str, Counter] = defaultdict(Counter)
-    for r in rows:
-        by_saying[r["said"]][r["kind"]] += 1
-        by_voice[r["voice"]][r["kind"]] += 1
-    print("| said | " + " | ".join(kinds) + " |\n|---|" + "---|" * len(kinds))
-    for text, _, _ in SAYINGS:
-        print(f"| {text} | " + " | ".join(str(by_saying[text][k]) for k in kinds) + " |")
-    print("\n| voice | " + " | ".join(kinds) + " |\n|---|" + "---|" * len(kinds))
-    for v in voices:
-        print(f"| {v.name} | " + " | ".join(str(by_voice[v.name][k]) for k in kinds) + " |")
+    print(table(rows, "said", [text for text, _, _ in SAYINGS]))
+    print("\n" + table(rows, "voice", [v.name for v in voices]))
     total = Counter(r["kind"] for r in rows)
-    print("\nall: " + ", ".join(f"{k} {total[k]} of {len(rows)} ({total[k] / len(rows):.1%})" for k in kinds))
+    print("\nall: " + ", ".join(f"{k} {total[k]} of {len(rows)} ({total[k] / len(rows):.1%})" for k in OUTCOMES))
     if a.out:
         a.out.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return 0
